@@ -1,0 +1,45 @@
+# Quick start: `make run` (collect every minute + serve the UI), `make test` (the whole suite).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+FLASK := $(VENV)/bin/flask
+INTERVAL ?= 60
+HOST ?= 127.0.0.1
+PORT ?= 5000
+PYTEST_ARGS ?=
+export FLASK_APP := cryptocrunch
+
+.PHONY: run test install bench lint clean
+
+$(VENV)/.installed: setup.py pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[postgres]'
+	touch $@
+
+$(VENV)/.test-installed: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(FLASK) init-db
+	$(FLASK) collect --every $(INTERVAL) & collector=$$!; \
+	trap 'kill -TERM $$collector 2>/dev/null; wait $$collector' EXIT; \
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.test-installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.test-installed
+	$(PY) bench/ingest.py
+
+lint: $(VENV)/.test-installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,48 @@
+"""cryptocrunch: collect exchange prices into a database and turn them into statistics and charts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from .config import DEFAULTS, validate
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then instance/config.py and CRYPTOCRUNCH_* env, or ``test_config``.
+
+    The instance folder is ``CRYPTOCRUNCH_INSTANCE_PATH`` when set (``INSTANCE_PATH``
+    in ``test_config``), else Flask's default (``./instance`` in a source checkout).
+    """
+    settings = dict(test_config) if test_config is not None else None
+    instance_path = (
+        settings.pop("INSTANCE_PATH", None)
+        if settings is not None
+        else os.environ.get("CRYPTOCRUNCH_INSTANCE_PATH")
+    )
+    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    app.config.from_mapping(
+        DEFAULTS,
+        SQLALCHEMY_DATABASE_URI="sqlite:///" + os.path.join(app.instance_path, "cryptocrunch.sqlite"),
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+    )
+    if settings is None:
+        app.config.from_pyfile("config.py", silent=True)
+        app.config.from_prefixed_env("CRYPTOCRUNCH")
+        app.config.pop("INSTANCE_PATH", None)
+    else:
+        app.config.from_mapping(settings)
+    validate(app.config)
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    from . import db
+    from .collector import bp as collector_bp
+    from .views import pages
+
+    db.init_app(app)
+    app.register_blueprint(collector_bp)
+    app.register_blueprint(pages.bp)
+    return app

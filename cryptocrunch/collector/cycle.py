@@ -1,0 +1,195 @@
+"""One collection cycle: fetch every source concurrently, store everything in one transaction."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from .. import storage
+from ..models import Run
+from ..sources import CcxtSource, CoinGeckoSource, FetchResult, Rejection, RetryPolicy, Source, SourceFailure
+from ..sources.base import now_ms
+
+log = logging.getLogger(__name__)
+
+COINGECKO = "coingecko"
+
+
+@dataclass(slots=True)
+class SourceReport:
+    """What one source did in one cycle (mirrors its run row)."""
+
+    source: str
+    status: str = "ok"
+    stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    retries: int = 0
+    books: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    cooldown_until: int | None = None
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+def normalize_pair(pair: str) -> str:
+    """Accept ``BTC-USD`` (URL form) or ``BTC/USD`` and return the unified ``BTC/USD``."""
+    return pair.strip().upper().replace("-", "/")
+
+
+def build_sources(
+    config: Mapping[str, Any], cache_dir: Path, exchanges: Sequence[str] = ()
+) -> dict[str, tuple[Source, list[str]]]:
+    """Sources to collect from, by name, with their pairs (empty list = all that the source offers).
+
+    ``exchanges`` narrows the configured ones; an unknown name raises ValueError.
+    """
+    configured = dict(config["MARKETS"])
+    coins = config["COINGECKO_COINS"]
+    names = [*configured, *([COINGECKO] if coins else [])]
+    unknown = [e for e in exchanges if e not in names]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is not configured; configured sources: {', '.join(names)}")
+    policy = RetryPolicy.from_config(config)
+    common = {
+        "policy": policy,
+        "timeout": float(config["REQUEST_TIMEOUT"]),
+        "tolerance_ms": int(config["FUTURE_TOLERANCE"] * 1000),
+        "cooldown": float(config["COOLDOWN"]),
+    }
+    sources: dict[str, tuple[Source, list[str]]] = {}
+    for name in names:
+        if exchanges and name not in exchanges:
+            continue
+        if name == COINGECKO:
+            sources[name] = (
+                CoinGeckoSource(
+                    url=config["COINGECKO_URL"],
+                    api_key=config["COINGECKO_API_KEY"],
+                    ids=coins["ids"],
+                    vs_currencies=coins["vs_currencies"],
+                    min_interval=float(config["COINGECKO_MIN_INTERVAL"]),
+                    **common,
+                ),
+                [],
+            )
+        else:
+            sources[name] = (
+                CcxtSource(
+                    name,
+                    options=config["EXCHANGE_OPTIONS"].get(name, {}),
+                    cache_dir=cache_dir,
+                    cache_ttl=float(config["MARKETS_CACHE_TTL"]),
+                    book_limit=int(config["BOOK_LIMIT"]),
+                    **common,
+                ),
+                [normalize_pair(p) for p in configured[name]],
+            )
+    return sources
+
+
+def _fetch(source: Source, pairs: list[str], books: bool) -> tuple[FetchResult | SourceFailure, float]:
+    started = time.monotonic()
+    try:
+        result: FetchResult | SourceFailure = source.fetch(pairs, books)
+    except SourceFailure as failure:
+        result = failure
+    except Exception as error:  # a bug in an adapter must not stop the other sources
+        log.exception("%s: unexpected error", source.name)
+        result = SourceFailure(f"{source.name}: unexpected {type(error).__name__}: {error}")
+    return result, time.monotonic() - started
+
+
+def collect_once(
+    session: Session,
+    sources: Mapping[str, tuple[Source, list[str]]],
+    *,
+    pairs: Sequence[str] = (),
+    books: bool = False,
+    cooldown: float = 300,
+) -> list[SourceReport]:
+    """Run one cycle and return one report per source; rows are committed in one transaction.
+
+    ``pairs`` narrows every source to those pairs. A source on cooldown is skipped
+    and its run row says until when.
+    """
+    started = now_ms()
+    wanted = [normalize_pair(p) for p in pairs]
+    cooling = storage.active_cooldowns(session, started)
+    session.rollback()  # don't hold a read transaction open while the network is slow
+    reports: dict[str, SourceReport] = {}
+    jobs: dict[str, tuple[Source, list[str]]] = {}
+    for name, (source, source_pairs) in sources.items():
+        if name in cooling:
+            reports[name] = SourceReport(name, status="cooldown", cooldown_until=cooling[name])
+            continue
+        chosen = [p for p in source_pairs if not wanted or p in wanted] if source_pairs else wanted
+        if source_pairs and not chosen:
+            continue
+        jobs[name] = (source, chosen)
+
+    results: dict[str, tuple[FetchResult | SourceFailure, float]] = {}
+    if jobs:
+        with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="collect") as pool:
+            futures = {name: pool.submit(_fetch, s, p, books) for name, (s, p) in jobs.items()}
+            results = {name: future.result() for name, future in futures.items()}
+
+    ticks, book_tops = [], []
+    for name, (result, seconds) in results.items():
+        report = SourceReport(name, seconds=seconds)
+        if isinstance(result, SourceFailure):
+            report.status, report.error, report.retries = "error", str(result), result.retries
+            if result.rate_limited:
+                wait = max(cooldown, result.retry_after or 0)
+                report.cooldown_until = now_ms() + int(wait * 1000)
+        else:
+            report.retries = result.retries
+            report.rejected = len(result.rejections)
+            report.rejections = result.rejections
+            report.books = len(result.books)
+            ticks += result.ticks
+            book_tops += result.books
+            for rejection in result.rejections:
+                log.warning("rejected %s %s: %s", rejection.exchange, rejection.pair, rejection.reason)
+        reports[name] = report
+
+    per_source = _store(session, ticks, book_tops)
+    finished = now_ms()
+    for name, report in reports.items():
+        report.stored, report.duplicates = per_source.get(name, (0, 0))
+        session.add(
+            Run(
+                source=name,
+                started=started,
+                finished=finished,
+                status=report.status,
+                stored=report.stored,
+                duplicates=report.duplicates,
+                rejected=report.rejected,
+                retries=report.retries,
+                error=report.error,
+                cooldown_until=report.cooldown_until,
+            )
+        )
+    session.commit()
+    return list(reports.values())
+
+
+def _store(session: Session, ticks: list, book_tops: list) -> dict[str, tuple[int, int]]:
+    """Bulk-insert the cycle's ticks and book tops; per source (stored, duplicates) of ticks."""
+    by_source: dict[str, list] = {}
+    for tick in ticks:
+        by_source.setdefault(tick.exchange, []).append(tick)
+    counts = {}
+    for name, source_ticks in by_source.items():
+        result = storage.store_ticks(session, source_ticks)
+        counts[name] = (result.stored, result.duplicates)
+    storage.store_book_tops(session, book_tops)
+    return counts

@@ -1,0 +1,89 @@
+"""Typed SQLAlchemy 2 models. All timestamps are UTC epoch milliseconds."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    """Declarative base shared by every model."""
+
+
+class Exchange(Base):
+    """A venue by its ccxt id, or ``coingecko`` for the aggregate."""
+
+    __tablename__ = "exchange"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+
+    markets: Mapped[list[Market]] = relationship(back_populates="exchange")
+
+
+class Market(Base):
+    """One pair (unified ``BASE/QUOTE``) on one exchange."""
+
+    __tablename__ = "market"
+    __table_args__ = (UniqueConstraint("exchange_id", "pair"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchange.id"))
+    pair: Mapped[str] = mapped_column(String(64))
+
+    exchange: Mapped[Exchange] = relationship(back_populates="markets")
+
+
+class Tick(Base):
+    """One price snapshot of a market. (market, ts) is the natural key."""
+
+    __tablename__ = "tick"
+    # The primary key is the "one market over a time range" index; without rowid
+    # SQLite stores the rows in that order and keeps a single b-tree.
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    market_id: Mapped[int] = mapped_column(ForeignKey("market.id"), primary_key=True)
+    ts: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    last: Mapped[float] = mapped_column(Float)
+    bid: Mapped[float | None] = mapped_column(Float)
+    ask: Mapped[float | None] = mapped_column(Float)
+    base_volume: Mapped[float | None] = mapped_column(Float)
+    quote_volume: Mapped[float | None] = mapped_column(Float)
+
+
+class BookTop(Base):
+    """Best bid/ask with sizes, and the size resting within 0.5 % and 1 % of the mid."""
+
+    __tablename__ = "book_top"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    market_id: Mapped[int] = mapped_column(ForeignKey("market.id"), primary_key=True)
+    ts: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    bid: Mapped[float] = mapped_column(Float)
+    bid_size: Mapped[float] = mapped_column(Float)
+    ask: Mapped[float] = mapped_column(Float)
+    ask_size: Mapped[float] = mapped_column(Float)
+    bid_depth_05: Mapped[float] = mapped_column(Float)
+    ask_depth_05: Mapped[float] = mapped_column(Float)
+    bid_depth_1: Mapped[float] = mapped_column(Float)
+    ask_depth_1: Mapped[float] = mapped_column(Float)
+
+
+class Run(Base):
+    """One collection attempt of one source."""
+
+    __tablename__ = "run"
+    __table_args__ = (Index("ix_run_source_started", "source", "started"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    started: Mapped[int] = mapped_column(BigInteger)
+    finished: Mapped[int] = mapped_column(BigInteger)
+    #: ok | error | cooldown (skipped because an earlier run put the source on cooldown)
+    status: Mapped[str] = mapped_column(String(16))
+    stored: Mapped[int] = mapped_column(default=0)
+    duplicates: Mapped[int] = mapped_column(default=0)
+    rejected: Mapped[int] = mapped_column(default=0)
+    retries: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    cooldown_until: Mapped[int | None] = mapped_column(BigInteger)

@@ -1,0 +1,145 @@
+"""CoinGecko's aggregate price, stored as exchange ``coingecko``, through requests + backoff."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import requests
+
+from .base import FetchResult, Invalid, Rejection, make_tick, now_ms
+from .retry import Attempts, RetryPolicy, call_with_retry, describe_failure, parse_retry_after
+
+log = logging.getLogger(__name__)
+
+NAME = "coingecko"
+TRANSIENT_STATUS = {429, 500, 502, 503, 504}
+
+
+class HTTPStatusError(Exception):
+    """CoinGecko answered with an error status."""
+
+    def __init__(self, status: int, retry_after: float | None, body: str) -> None:
+        super().__init__(f"HTTP {status}: {body[:120]}")
+        self.status = status
+        self.retry_after = retry_after
+        # 429 is the rate limit, 402 a plan out of credit: both mean "wait", not "retry now".
+        self.rate_limited = status in (402, 429)
+
+
+def _transient(error: Exception) -> bool:
+    if isinstance(error, HTTPStatusError):
+        return error.status in TRANSIENT_STATUS
+    return isinstance(error, requests.ConnectionError | requests.Timeout)
+
+
+def _parse_ts(value: Any) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise Invalid(f"last_updated is not a date: {value!r}")
+    try:
+        return int(datetime.fromisoformat(value).timestamp() * 1000)
+    except ValueError:
+        raise Invalid(f"last_updated is not a date: {value!r}") from None
+
+
+class CoinGeckoSource:
+    """``/coins/markets`` for the configured coin ids, one call per vs currency."""
+
+    name = NAME
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        api_key: str | None,
+        ids: Sequence[str],
+        vs_currencies: Sequence[str],
+        policy: RetryPolicy,
+        timeout: float,
+        min_interval: float,
+        tolerance_ms: int,
+        cooldown: float,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.ids = list(ids)
+        self.vs_currencies = list(vs_currencies)
+        self.policy = policy
+        self.timeout = timeout
+        self.min_interval = min_interval
+        self.tolerance_ms = tolerance_ms
+        self.cooldown = cooldown
+        self.session = requests.Session()
+        if api_key:
+            header = "x-cg-pro-api-key" if "pro-api" in self.url else "x-cg-demo-api-key"
+            self.session.headers[header] = api_key
+        self._last_call = 0.0
+        self._lock = threading.Lock()
+
+    def _get(self, path: str, params: Mapping[str, str]) -> Any:
+        with self._lock:  # space calls to stay inside the free tier's per-minute limit
+            wait = self._last_call + self.min_interval - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            self._last_call = time.monotonic()
+        response = self.session.get(self.url + path, params=params, timeout=self.timeout)
+        if response.status_code != 200:
+            raise HTTPStatusError(
+                response.status_code, parse_retry_after(response.headers.get("Retry-After")), response.text
+            )
+        return response.json()
+
+    def fetch(self, pairs: Sequence[str], books: bool) -> FetchResult:
+        """Fetch the aggregate price of every configured coin; ``pairs`` narrows them (empty = all)."""
+        attempts = Attempts()
+        result = FetchResult()
+        try:
+            for vs in self.vs_currencies:
+                rows = call_with_retry(
+                    lambda vs=vs: self._get(
+                        "/coins/markets", {"vs_currency": vs, "ids": ",".join(self.ids), "per_page": "250"}
+                    ),
+                    policy=self.policy,
+                    transient=_transient,
+                    retry_after=lambda e: getattr(e, "retry_after", None),
+                    attempts=attempts,
+                    label=f"{NAME} /coins/markets",
+                )
+                if not isinstance(rows, list):
+                    raise ValueError(f"/coins/markets answered {type(rows).__name__}, expected a list")
+                self._parse(rows, vs, pairs, result)
+        except Exception as error:
+            raise describe_failure(NAME, error, attempts, self.cooldown) from error
+        result.retries = attempts.retries
+        return result
+
+    def _parse(self, rows: list[Any], vs: str, pairs: Sequence[str], result: FetchResult) -> None:
+        received = now_ms()
+        for row in rows:
+            symbol = row.get("symbol") if isinstance(row, dict) else None
+            pair = (
+                f"{symbol.upper()}/{vs.upper()}" if isinstance(symbol, str) and symbol else f"?/{vs.upper()}"
+            )
+            if pairs and pair not in pairs:
+                continue
+            try:
+                if pair.startswith("?"):
+                    raise Invalid("row without a symbol")
+                result.ticks.append(
+                    make_tick(
+                        NAME,
+                        pair,
+                        ts=_parse_ts(row.get("last_updated")),
+                        last=row.get("current_price"),
+                        quote_volume=row.get("total_volume"),
+                        received=received,
+                        tolerance_ms=self.tolerance_ms,
+                    )
+                )
+            except Invalid as reason:
+                result.rejections.append(Rejection(NAME, pair, str(reason)))

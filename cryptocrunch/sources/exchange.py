@@ -1,0 +1,194 @@
+"""One adapter for any ccxt exchange: markets (cached), tickers and order-book tops."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import ccxt
+
+from .base import FetchResult, Invalid, Rejection, make_book_top, make_tick, now_ms, positive
+from .retry import Attempts, RetryPolicy, call_with_retry, describe_failure, parse_retry_after
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Our defaults per exchange, under the user's EXCHANGE_OPTIONS (which win).
+EXCHANGE_DEFAULTS: dict[str, dict[str, Any]] = {
+    # Spot only: otherwise load_markets also calls the futures and options APIs.
+    "binance": {"options": {"fetchMarkets": {"types": ["spot"]}}},
+}
+
+#: Where each exchange puts its own last price in the raw payload. ccxt rebuilds
+#: a zero "last" from open + change (binance), so the raw field is checked too.
+RAW_LAST: dict[str, Callable[[Mapping[str, Any]], Any]] = {
+    "binance": lambda info: info.get("lastPrice"),
+    "kraken": lambda info: (info.get("c") or [None])[0],
+    "bitstamp": lambda info: info.get("last"),
+}
+
+
+class CcxtSource:
+    """Tickers and book tops from one ccxt exchange, validated into our own types."""
+
+    def __init__(
+        self,
+        exchange_id: str,
+        *,
+        options: Mapping[str, Any],
+        policy: RetryPolicy,
+        cache_dir: Path,
+        cache_ttl: float,
+        timeout: float,
+        book_limit: int,
+        tolerance_ms: int,
+        cooldown: float,
+    ) -> None:
+        self.name = exchange_id
+        config = ccxt.Exchange.deep_extend(
+            {"enableRateLimit": True, "timeout": int(timeout * 1000)},
+            EXCHANGE_DEFAULTS.get(exchange_id, {}),
+            dict(options),
+        )
+        self.exchange: ccxt.Exchange = getattr(ccxt, exchange_id)(config)
+        self.policy = policy
+        self.book_limit = book_limit
+        self.tolerance_ms = tolerance_ms
+        self.cooldown = cooldown
+        self.cache_ttl = cache_ttl
+        # The cache is per API address so a mirror never reuses the real exchange's markets.
+        api = json.dumps(self.exchange.urls.get("api"), sort_keys=True, default=str)
+        self.cache_path = cache_dir / f"{exchange_id}-{hashlib.sha1(api.encode()).hexdigest()[:10]}.json"
+
+    # -- plumbing ---------------------------------------------------------
+
+    def _retry_after(self, error: Exception) -> float | None:
+        if not isinstance(error, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
+            return None
+        headers = self.exchange.last_response_headers or {}
+        return parse_retry_after(headers.get("Retry-After"))
+
+    def _call(self, fn: Callable[[], T], attempts: Attempts, what: str) -> T:
+        return call_with_retry(
+            fn,
+            policy=self.policy,
+            transient=lambda e: isinstance(e, ccxt.NetworkError),
+            retry_after=self._retry_after,
+            attempts=attempts,
+            label=f"{self.name} {what}",
+        )
+
+    def load_markets(self, attempts: Attempts) -> None:
+        """Load markets once per process, from the instance cache while it is fresh."""
+        if self.exchange.markets:
+            return
+        try:
+            cached = json.loads(self.cache_path.read_text())
+            if time.time() - cached["saved"] < self.cache_ttl:
+                self.exchange.set_markets(cached["markets"], cached["currencies"])
+                return
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            log.warning("%s: ignoring unreadable markets cache %s (%s)", self.name, self.cache_path, error)
+        self._call(self.exchange.load_markets, attempts, "load_markets")
+        if not self.exchange.markets:
+            raise ccxt.BadResponse(f"{self.name} listed no markets")
+        self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.cache_path.with_suffix(f".{os.getpid()}.tmp")
+        payload = {
+            "saved": time.time(),
+            "markets": self.exchange.markets,
+            "currencies": self.exchange.currencies,
+        }
+        tmp.write_text(json.dumps(payload, default=str))
+        tmp.replace(self.cache_path)
+
+    # -- fetching ----------------------------------------------------------
+
+    def fetch(self, pairs: Sequence[str], books: bool) -> FetchResult:
+        """Fetch tickers (and book tops) for ``pairs``; raise SourceFailure when the exchange fails."""
+        attempts = Attempts()
+        result = FetchResult()
+        try:
+            self.load_markets(attempts)
+            listed = [p for p in pairs if p in self.exchange.markets]
+            result.rejections += [
+                Rejection(self.name, p, f"{self.name} does not list {p}") for p in pairs if p not in listed
+            ]
+            if listed:
+                self._fetch_tickers(listed, attempts, result)
+                if books:
+                    self._fetch_books(listed, attempts, result)
+        except Exception as error:
+            raise describe_failure(self.name, error, attempts, self.cooldown) from error
+        result.retries = attempts.retries
+        return result
+
+    def _fetch_tickers(self, pairs: list[str], attempts: Attempts, result: FetchResult) -> None:
+        if self.exchange.has.get("fetchTickers"):
+            tickers = self._call(lambda: self.exchange.fetch_tickers(pairs), attempts, "fetch_tickers")
+        else:
+            tickers = {
+                p: self._call(lambda p=p: self.exchange.fetch_ticker(p), attempts, "fetch_ticker")
+                for p in pairs
+            }
+        if not isinstance(tickers, dict) or not tickers:
+            raise ccxt.BadResponse(f"{self.name} returned no tickers")
+        received = now_ms()
+        for pair in pairs:
+            ticker = tickers.get(pair)
+            try:
+                if not isinstance(ticker, dict):
+                    raise Invalid("no ticker in the response")
+                raw_last = RAW_LAST.get(self.name)
+                info = ticker.get("info")
+                if raw_last is not None and isinstance(info, Mapping):
+                    positive("last", raw_last(info))
+                result.ticks.append(
+                    make_tick(
+                        self.name,
+                        pair,
+                        ts=ticker.get("timestamp"),
+                        last=ticker.get("last"),
+                        bid=ticker.get("bid"),
+                        ask=ticker.get("ask"),
+                        base_volume=ticker.get("baseVolume"),
+                        quote_volume=ticker.get("quoteVolume"),
+                        received=received,
+                        tolerance_ms=self.tolerance_ms,
+                    )
+                )
+            except Invalid as reason:
+                result.rejections.append(Rejection(self.name, pair, str(reason)))
+
+    def _fetch_books(self, pairs: list[str], attempts: Attempts, result: FetchResult) -> None:
+        for pair in pairs:
+            book = self._call(
+                lambda p=pair: self.exchange.fetch_order_book(p, self.book_limit),
+                attempts,
+                "fetch_order_book",
+            )
+            try:
+                if not isinstance(book, dict):
+                    raise Invalid("no order book in the response")
+                result.books.append(
+                    make_book_top(
+                        self.name,
+                        pair,
+                        ts=book.get("timestamp"),
+                        bids=book.get("bids") or [],
+                        asks=book.get("asks") or [],
+                        received=now_ms(),
+                        tolerance_ms=self.tolerance_ms,
+                    )
+                )
+            except Invalid as reason:
+                result.rejections.append(Rejection(self.name, pair, f"order book: {reason}"))

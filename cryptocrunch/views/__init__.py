@@ -1,0 +1,1 @@
+"""Read-only views: HTML pages and their JSON twins."""

@@ -1,0 +1,34 @@
+from setuptools import find_namespace_packages, setup
+
+setup(
+    name="cryptocrunch",
+    version="0.1.0",
+    description="Self-hosted crypto price tracker: collect, analyse and chart exchange prices",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_namespace_packages(include=["cryptocrunch", "cryptocrunch.*"]),
+    include_package_data=True,
+    zip_safe=False,
+    python_requires=">=3.11",
+    install_requires=[
+        "flask>=3.1",
+        "flask-sqlalchemy>=3.1",
+        "sqlalchemy>=2.0",
+        "ccxt>=4.5",
+        "backoff>=2.2",
+        "requests>=2.32",
+        "filelock>=3.13",
+        "pandas>=2.2",
+    ],
+    extras_require={
+        "postgres": ["psycopg[binary]>=3.2"],
+        "test": [
+            "pytest>=8",
+            "pytest-socket>=0.7",
+            "pytest-timeout>=2.3",
+            "hypothesis>=6.100",
+            "psycopg[binary]>=3.2",
+            "ruff>=0.6",
+        ],
+    },
+)

@@ -1,0 +1,77 @@
+"""Small readers of what a test run stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from fake_exchange import FakeExchange
+from flask import Flask
+
+from cryptocrunch.db import db
+from cryptocrunch.models import BookTop, Exchange, Market, Run, Tick
+
+
+def stored_ticks(app: Flask) -> dict[tuple[str, str], list[Tick]]:
+    """Every stored tick by (exchange, pair), oldest first."""
+    with app.app_context():
+        rows = db.session.execute(
+            sa.select(Exchange.name, Market.pair, Tick)
+            .join(Market.exchange)
+            .join(Tick, Tick.market_id == Market.id)
+            .order_by(Tick.ts)
+        )
+        found: dict[tuple[str, str], list[Tick]] = {}
+        for name, pair, tick in rows:
+            found.setdefault((name, pair), []).append(tick)
+        db.session.expunge_all()
+        return found
+
+
+def stored_books(app: Flask) -> dict[tuple[str, str], list[BookTop]]:
+    """Every stored book top by (exchange, pair)."""
+    with app.app_context():
+        rows = db.session.execute(
+            sa.select(Exchange.name, Market.pair, BookTop)
+            .join(Market.exchange)
+            .join(BookTop, BookTop.market_id == Market.id)
+        )
+        found: dict[tuple[str, str], list[BookTop]] = {}
+        for name, pair, book in rows:
+            found.setdefault((name, pair), []).append(book)
+        db.session.expunge_all()
+        return found
+
+
+def runs(app: Flask) -> list[Run]:
+    """Every run row, oldest first."""
+    with app.app_context():
+        found = list(db.session.scalars(sa.select(Run).order_by(Run.id)))
+        db.session.expunge_all()
+        return found
+
+
+def last_runs(app: Flask) -> dict[str, Run]:
+    """The newest run row of each source."""
+    return {run.source: run for run in runs(app)}
+
+
+def fake_config(fake: FakeExchange, instance: Path, database_url: str) -> dict:
+    """Settings that point every source at the fake exchange, with tiny retry waits."""
+    options = fake.exchange_options(timeout_ms=1000)
+    for exchange_options in options.values():
+        exchange_options["enableRateLimit"] = False
+    return {
+        "INSTANCE_PATH": str(instance),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "MARKETS": {name: list(pairs) for name, pairs in fake.markets.items() if name != "coingecko"},
+        "EXCHANGE_OPTIONS": options,
+        "COINGECKO_URL": fake.coingecko_url,
+        "COINGECKO_COINS": {"ids": ["bitcoin", "ethereum"], "vs_currencies": ["usd"]},
+        "COINGECKO_MIN_INTERVAL": 0,
+        "REQUEST_TIMEOUT": 1.0,
+        "RETRY_MAX_TRIES": 4,
+        "RETRY_MAX_TIME": 10.0,
+        "RETRY_BASE": 0.01,
+        "COOLDOWN": 300,
+    }

@@ -1,0 +1,250 @@
+"""flask collect end to end: ccxt and CoinGecko against the fake exchange server, on SQLite and PostgreSQL."""
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from helpers import last_runs, runs, stored_books, stored_ticks
+
+from cryptocrunch import create_app
+from cryptocrunch.sources.base import now_ms
+
+EXCHANGES = ("kraken", "coinbase", "bitstamp", "binance")
+
+
+def collect(runner, *args):
+    result = runner.invoke(args=["collect", *args], catch_exceptions=False)
+    return result
+
+
+def test_collect_stores_every_configured_market(app, runner, fake):
+    ts = now_ms() - 5_000
+    expected = {}
+    for n, exchange in enumerate(EXCHANGES):
+        for m, pair in enumerate(fake.markets[exchange]):
+            last = 1000.0 + 100 * n + m
+            fake.set_ticker(exchange, pair, last, bid=last - 0.5, ask=last + 0.5, volume=3.25, ts_ms=ts)
+            expected[exchange, pair] = (last, last - 0.5, last + 0.5, 3.25)
+    fake.set_ticker("coingecko", "BTC/USD", 64000.5, ts_ms=ts)
+    fake.set_ticker("coingecko", "ETH/USD", 3100.25, ts_ms=ts)
+
+    result = collect(runner)
+
+    assert result.exit_code == 0, result.output
+    ticks = stored_ticks(app)
+    for key, (last, bid, ask, volume) in expected.items():
+        [tick] = ticks[key]
+        assert (tick.last, tick.bid, tick.ask, tick.base_volume) == (last, bid, ask, volume), key
+    assert ticks["coingecko", "BTC/USD"][0].last == 64000.5
+    assert ticks["coingecko", "ETH/USD"][0].last == 3100.25
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 5
+    for source in (*EXCHANGES, "coingecko"):
+        [line] = [line for line in lines if line.startswith(source)]
+        assert f"stored {len(fake.markets.get(source, ['BTC', 'ETH']))}" in line
+        assert last_runs(app)[source].status == "ok"
+
+
+def test_rerun_stores_nothing_twice(app, runner, fake):
+    ts = now_ms() - 5_000
+    for exchange in ("bitstamp", "binance"):
+        for pair in fake.markets[exchange]:
+            fake.set_ticker(exchange, pair, 100.0, ts_ms=ts)
+    assert collect(runner, "--exchange", "bitstamp", "--exchange", "binance").exit_code == 0
+    before = stored_ticks(app)
+
+    result = collect(runner, "--exchange", "bitstamp", "--exchange", "binance")
+
+    assert result.exit_code == 0, result.output
+
+    def rows(ticks):
+        return {key: [(t.ts, t.last) for t in found] for key, found in ticks.items()}
+
+    assert rows(stored_ticks(app)) == rows(before)
+    latest = last_runs(app)
+    for exchange in ("bitstamp", "binance"):
+        assert (latest[exchange].stored, latest[exchange].duplicates) == (0, len(fake.markets[exchange]))
+
+
+@pytest.mark.parametrize(
+    ("values", "reason"),
+    [
+        ({"last": None}, "missing last"),
+        ({"last": -1}, "last is not positive"),
+        ({"last": 0}, "last"),
+        ({"last": 100.0, "bid": 101.0, "ask": 100.5}, "ask 100.5 < bid 101.0"),
+    ],
+)
+@pytest.mark.parametrize("exchange", ["bitstamp", "binance", "kraken"])
+def test_bad_ticker_values_are_rejected_and_the_rest_stored(app, runner, fake, exchange, values, reason):
+    bad_pair, good_pair = fake.markets[exchange][:2]
+    fake.set_ticker(exchange, bad_pair, **values)
+
+    result = collect(runner, "--exchange", exchange, "-v")
+
+    assert result.exit_code == 0, result.output
+    ticks = stored_ticks(app)
+    assert (exchange, bad_pair) not in ticks
+    assert (exchange, good_pair) in ticks
+    run = last_runs(app)[exchange]
+    assert (run.status, run.rejected) == ("ok", 1)
+    assert f"rejected {bad_pair}: " in result.output
+    assert reason in result.output
+
+
+def test_a_future_timestamp_is_rejected(app, runner, fake):
+    fake.set_ticker("binance", "BTC/USDT", 100.0, ts_ms=now_ms() + 3_600_000)
+    result = collect(runner, "--exchange", "binance", "-v")
+    assert "in the future" in result.output
+    assert ("binance", "BTC/USDT") not in stored_ticks(app)
+    assert ("binance", "ETH/USDT") in stored_ticks(app)
+
+
+def test_rate_limit_is_retried_after_the_servers_retry_after(app, runner, fake):
+    fake.set_ticker("bitstamp", "BTC/USD", 100.0)
+    collect(runner, "--exchange", "bitstamp")  # markets loaded and cached
+    fake.fail("bitstamp", "429", times=2, retry_after=0.3, path_contains="ticker")
+    started = time.monotonic()
+
+    result = collect(runner, "--exchange", "bitstamp")
+
+    assert result.exit_code == 0, result.output
+    assert time.monotonic() - started >= 0.6
+    run = last_runs(app)["bitstamp"]
+    assert (run.status, run.retries, run.stored) == ("ok", 2, 2)
+
+
+@pytest.mark.parametrize("kind", ["500", "503"])
+def test_server_errors_are_retried(app, runner, fake, kind):
+    fake.fail("kraken", kind, times=2)
+    result = collect(runner, "--exchange", "kraken")
+    assert result.exit_code == 0, result.output
+    run = last_runs(app)["kraken"]
+    assert (run.status, run.retries, run.stored) == ("ok", 2, len(fake.markets["kraken"]))
+
+
+def test_a_response_slower_than_the_timeout_is_retried(app, runner, fake):
+    fake.fail("binance", "slow", times=1, delay=1.5)
+    result = collect(runner, "--exchange", "binance")
+    assert result.exit_code == 0, result.output
+    run = last_runs(app)["binance"]
+    assert (run.status, run.retries, run.stored) == ("ok", 1, 2)
+
+
+@pytest.mark.parametrize("kind", ["malformed_json", "html", "empty"])
+@pytest.mark.parametrize("exchange", EXCHANGES)
+def test_a_broken_exchange_does_not_stop_the_others(app, runner, fake, exchange, kind):
+    fake.fail(exchange, kind, times=100)
+
+    result = collect(runner)
+
+    assert result.exit_code == 0, result.output
+    latest = last_runs(app)
+    assert latest[exchange].status == "error"
+    assert latest[exchange].stored == 0
+    assert exchange in latest[exchange].error
+    assert f"{exchange:<12} ERROR" in result.output
+    ticks = stored_ticks(app)
+    assert not [key for key in ticks if key[0] == exchange]
+    for other in EXCHANGES:
+        if other != exchange:
+            assert latest[other].status == "ok", latest[other].error
+            assert latest[other].stored == len(fake.markets[other])
+    assert latest["coingecko"].stored == 2
+
+
+def test_an_unreachable_exchange_is_reported_once_with_what_to_do(app, runner, fake):
+    app.config["EXCHANGE_OPTIONS"]["kraken"]["urls"] = {"api": {"public": "http://127.0.0.1:9/kraken"}}
+    result = collect(runner, "--exchange", "kraken", "--exchange", "binance")
+    assert result.exit_code == 0, result.output
+    [line] = [line for line in result.output.splitlines() if "kraken" in line]
+    assert "no network: kraken unreachable after 4 tries" in line
+    assert last_runs(app)["binance"].stored == 2
+
+
+def test_a_rate_limited_source_cools_down_and_is_skipped(app, runner, fake):
+    fake.fail("coingecko", "429", times=100, retry_after=0)
+    result = collect(runner, "--exchange", "coingecko", "--exchange", "binance")
+    assert "coingecko" in result.output and "rate-limited" in result.output
+    first = last_runs(app)["coingecko"]
+    assert first.status == "error"
+    assert first.cooldown_until >= now_ms() + 290_000
+    requests_before = fake.count("coingecko")
+
+    result = collect(runner, "--exchange", "coingecko", "--exchange", "binance")
+
+    assert "on cooldown until" in result.output
+    assert fake.count("coingecko") == requests_before
+    assert last_runs(app)["coingecko"].status == "cooldown"
+    assert last_runs(app)["binance"].status == "ok"
+
+
+def test_exchange_and_pair_narrow_the_cycle(app, runner, fake):
+    result = collect(runner, "--exchange", "kraken", "--pair", "BTC-USD")
+    assert result.exit_code == 0, result.output
+    assert list(stored_ticks(app)) == [("kraken", "BTC/USD")]
+    assert {exchange for exchange, _, _ in fake.requests} == {"kraken"}
+    assert [run.source for run in runs(app)] == ["kraken"]
+
+
+def test_an_unknown_exchange_is_a_usage_error(app, runner):
+    result = runner.invoke(args=["collect", "--exchange", "krakken"])
+    assert result.exit_code == 2
+    assert "'krakken' is not configured" in result.output
+
+
+def test_a_pair_the_exchange_does_not_list_is_rejected(app, runner, fake):
+    app.config["MARKETS"]["kraken"] = ["BTC/USD", "DOGE/EUR"]
+    result = collect(runner, "--exchange", "kraken", "-v")
+    assert "rejected DOGE/EUR: kraken does not list DOGE/EUR" in result.output
+    assert last_runs(app)["kraken"].rejected == 1
+    assert ("kraken", "BTC/USD") in stored_ticks(app)
+
+
+def test_books_stores_the_order_book_top(app, runner, fake):
+    fake.set_book(
+        "binance",
+        "BTC/USDT",
+        bids=[(100.0, 1.0), (99.7, 2.0), (99.2, 4.0)],
+        asks=[(100.2, 0.5), (101.5, 3.0)],
+    )
+    result = collect(runner, "--exchange", "binance", "--books")
+    assert result.exit_code == 0, result.output
+    [book] = stored_books(app)["binance", "BTC/USDT"]
+    assert (book.bid, book.bid_size, book.ask, book.ask_size) == (100.0, 1.0, 100.2, 0.5)
+    assert (book.bid_depth_05, book.bid_depth_1, book.ask_depth_05, book.ask_depth_1) == (3.0, 7.0, 0.5, 0.5)
+    assert ("binance", "ETH/USDT") in stored_books(app)
+
+
+def test_markets_are_cached_in_the_instance_folder(app, runner, fake):
+    collect(runner, "--exchange", "binance")
+    assert list((Path(app.instance_path) / "markets").glob("binance-*.json"))
+    assert fake.count("binance", "exchangeInfo") == 1
+
+    # a new process (a new app) reads the cache instead of downloading exchangeInfo again
+    keep = ("SQLALCHEMY_DATABASE_URI", "MARKETS", "EXCHANGE_OPTIONS", "RETRY_BASE")
+    again = create_app({**{k: app.config[k] for k in keep}, "INSTANCE_PATH": app.instance_path})
+    result = again.test_cli_runner().invoke(args=["collect", "--exchange", "binance"])
+    assert result.exit_code == 0, result.output
+    assert fake.count("binance", "exchangeInfo") == 1
+    assert fake.count("binance", "ticker") == 2
+
+
+def test_config_file_overrides_the_environment(app, runner, fake, tmp_path):
+    settings = tmp_path / "collect.json"
+    settings.write_text(json.dumps({"MARKETS": {"binance": ["ETH/USDT"]}, "COINGECKO_COINS": None}))
+    result = collect(runner, "--config", str(settings))
+    assert result.exit_code == 0, result.output
+    assert list(stored_ticks(app)) == [("binance", "ETH/USDT")]
+
+
+def test_runs_prints_the_recent_runs(app, runner, fake):
+    assert "no runs yet" in runner.invoke(args=["runs"]).output
+    fake.fail("kraken", "html", times=100)
+    collect(runner)
+    output = runner.invoke(args=["runs", "--limit", "5"]).output.splitlines()
+    assert output[0].split()[:3] == ["source", "started", "(UTC)"]
+    assert len(output) == 6
+    [kraken] = [line for line in runner.invoke(args=["runs", "--source", "kraken"]).output.splitlines()[1:]]
+    assert " error " in kraken and "malformed" in kraken

@@ -1,0 +1,47 @@
+"""flask init-db: creates what is missing, keeps data, drops only when confirmed."""
+
+import sqlalchemy as sa
+
+from cryptocrunch.db import db
+from cryptocrunch.models import Exchange
+
+
+def count_exchanges(app):
+    with app.app_context():
+        return db.session.scalar(sa.select(sa.func.count()).select_from(Exchange))
+
+
+def add_exchange(app):
+    with app.app_context():
+        db.session.add(Exchange(name="kraken"))
+        db.session.commit()
+
+
+def test_init_db_creates_every_table(app, runner):
+    result = runner.invoke(args=["init-db"])
+    assert result.exit_code == 0, result.output
+    assert "Initialized the database" in result.output
+    with app.app_context():
+        tables = set(sa.inspect(db.engine).get_table_names())
+    assert {"exchange", "market", "tick", "book_top", "run"} <= tables
+
+
+def test_init_db_again_keeps_the_data(app, runner):
+    add_exchange(app)
+    assert runner.invoke(args=["init-db"]).exit_code == 0
+    assert count_exchanges(app) == 1
+
+
+def test_drop_asks_first_and_keeps_data_when_refused(app, runner):
+    add_exchange(app)
+    result = runner.invoke(args=["init-db", "--drop"], input="n\n")
+    assert result.exit_code == 1
+    assert "Aborted" in result.output
+    assert count_exchanges(app) == 1
+
+
+def test_drop_with_yes_empties_the_database(app, runner):
+    add_exchange(app)
+    result = runner.invoke(args=["init-db", "--drop", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert count_exchanges(app) == 0
