@@ -1,10 +1,12 @@
+from pathlib import Path
+
 from setuptools import find_namespace_packages, setup
 
 setup(
     name="cryptocrunch",
     version="0.1.0",
     description="Self-hosted crypto price tracker: collect, analyse and chart exchange prices",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=Path("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     packages=find_namespace_packages(include=["cryptocrunch", "cryptocrunch.*"]),
     include_package_data=True,

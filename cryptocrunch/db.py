@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -42,6 +43,7 @@ def init_db(drop: bool = False) -> None:
 
 
 @click.command("init-db")
+@with_appcontext
 @click.option("--drop", is_flag=True, help="Delete all tables and their data first.")
 @click.option("--yes", is_flag=True, help="Do not ask before --drop.")
 def init_db_command(drop: bool, yes: bool) -> None:

@@ -50,7 +50,7 @@ def market_ids(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[
     ids = known()
     missing = wanted - ids.keys()
     if missing:
-        exchanges = dict(session.execute(select(Exchange.name, Exchange.id)).tuples().all())
+        exchanges = {name: id_ for name, id_ in session.execute(select(Exchange.name, Exchange.id))}
         for name in {e for e, _ in missing} - exchanges.keys():
             exchange = Exchange(name=name)
             session.add(exchange)
@@ -109,7 +109,7 @@ def active_cooldowns(session: Session, now: int) -> dict[str, int]:
     rows = session.execute(
         select(Run.source, func.max(Run.cooldown_until)).where(Run.cooldown_until > now).group_by(Run.source)
     )
-    return dict(rows.tuples().all())
+    return {source: until for source, until in rows}
 
 
 def recent_runs(session: Session, limit: int = 20, source: str | None = None) -> list[Run]:

@@ -8,6 +8,7 @@ import pytest
 from helpers import last_runs, runs, stored_books, stored_ticks
 
 from cryptocrunch import create_app
+from cryptocrunch.db import db
 from cryptocrunch.sources.base import now_ms
 
 EXCHANGES = ("kraken", "coinbase", "bitstamp", "binance")
@@ -25,7 +26,9 @@ def test_collect_stores_every_configured_market(app, runner, fake):
         for m, pair in enumerate(fake.markets[exchange]):
             last = 1000.0 + 100 * n + m
             fake.set_ticker(exchange, pair, last, bid=last - 0.5, ask=last + 0.5, volume=3.25, ts_ms=ts)
-            expected[exchange, pair] = (last, last - 0.5, last + 0.5, 3.25)
+            # coinbase's batched products endpoint carries no bid/ask
+            spread = (None, None) if exchange == "coinbase" else (last - 0.5, last + 0.5)
+            expected[exchange, pair] = (last, *spread, 3.25)
     fake.set_ticker("coingecko", "BTC/USD", 64000.5, ts_ms=ts)
     fake.set_ticker("coingecko", "ETH/USD", 3100.25, ts_ms=ts)
 
@@ -102,8 +105,9 @@ def test_a_future_timestamp_is_rejected(app, runner, fake):
 
 
 def test_rate_limit_is_retried_after_the_servers_retry_after(app, runner, fake):
-    fake.set_ticker("bitstamp", "BTC/USD", 100.0)
     collect(runner, "--exchange", "bitstamp")  # markets loaded and cached
+    fake.set_ticker("bitstamp", "BTC/USD", 100.0, ts_ms=now_ms() - 2_000)  # bitstamp stamps whole seconds
+    fake.set_ticker("bitstamp", "ETH/USD", 10.0, ts_ms=now_ms() - 2_000)
     fake.fail("bitstamp", "429", times=2, retry_after=0.3, path_contains="ticker")
     started = time.monotonic()
 
@@ -226,6 +230,8 @@ def test_markets_are_cached_in_the_instance_folder(app, runner, fake):
     keep = ("SQLALCHEMY_DATABASE_URI", "MARKETS", "EXCHANGE_OPTIONS", "RETRY_BASE")
     again = create_app({**{k: app.config[k] for k in keep}, "INSTANCE_PATH": app.instance_path})
     result = again.test_cli_runner().invoke(args=["collect", "--exchange", "binance"])
+    with again.app_context():
+        db.engine.dispose()
     assert result.exit_code == 0, result.output
     assert fake.count("binance", "exchangeInfo") == 1
     assert fake.count("binance", "ticker") == 2

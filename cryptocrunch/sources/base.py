@@ -69,7 +69,7 @@ class SourceFailure(Exception):
 
     def __init__(
         self, message: str, *, retries: int = 0, rate_limited: bool = False, retry_after: float | None = None
-    ):
+    ) -> None:
         super().__init__(message)
         self.retries = retries
         self.rate_limited = rate_limited

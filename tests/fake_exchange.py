@@ -1,0 +1,1038 @@
+"""A fake kraken / coinbase / bitstamp / binance / CoinGecko HTTP server for tests.
+
+``FakeExchange`` is a real ``ThreadingHTTPServer`` on 127.0.0.1 (free port, daemon thread) that answers the
+public REST endpoints sync ccxt 4.5 calls for ``load_markets``, ``fetch_tickers``, ``fetch_ticker`` and
+``fetch_order_book`` in each exchange's own wire format, plus CoinGecko ``/coins/markets``. Listings come from
+``tests/fixtures/<exchange>/``; ticker and book payloads are generated from in-memory state
+(``set_ticker`` / ``set_book``). ``exchange_options()`` gives the ccxt constructor options (every
+``urls.api`` entry re-rooted on this server, binance spot only). Unknown paths get a 404 JSON body
+(``{"fake_exchange": "no route", ...}``) and are listed in ``unhandled``; every request is in ``requests``.
+
+Endpoints ccxt hits (relative to ``base_url + "/<id>"``)::
+
+    kraken    load_markets  /0/public/Assets, /0/public/AssetPairs
+              tickers       /0/public/Ticker?pair=XXBTZUSD,XETHZUSD,XBTUSDT   (one request for all pairs)
+              ticker        /0/public/Ticker?pair=XXBTZUSD
+              book          /0/public/Depth?pair=XXBTZUSD&count=N
+    coinbase  load_markets  /v2/currencies, /v2/currencies/crypto, /v2/exchange-rates,
+                            /api/v3/brokerage/market/products, .../products?product_type=FUTURE (-> [])
+              tickers       /api/v3/brokerage/market/products
+                              ?product_ids=BTC-USD&product_ids=ETH-USD&product_type=SPOT
+              ticker        /api/v3/brokerage/market/products/BTC-USD/ticker?limit=1
+              book          /api/v3/brokerage/market/product_book?product_id=BTC-USD&limit=N
+    bitstamp  load_markets  /api/v2/markets/
+              tickers       /api/v2/ticker/                 (all pairs; ccxt filters)
+              ticker        /api/v2/ticker/btcusd/
+              book          /api/v2/order_book/btcusd/      (no limit on the wire: the whole book comes back)
+    binance   load_markets  /api/v3/exchangeInfo            (no sapi/fapi/dapi: spot only, no keys)
+              tickers       /api/v3/ticker/24hr?symbols=["BTCUSDT","ETHUSDT"]
+              ticker        /api/v3/ticker/24hr?symbol=BTCUSDT
+              book          /api/v3/depth?symbol=BTCUSDT&limit=N
+    coingecko               /api/v3/coins/markets?vs_currency=usd&ids=bitcoin,ethereum  (and /api/v3/ping)
+
+What the unified ccxt ticker carries (verified by tests/test_fake_exchange.py)::
+
+                      last  bid/ask  baseVolume  timestamp
+    kraken            yes   yes      yes         None (Kraken sends none)
+    coinbase tickers  yes   None     yes         None (products list has no bid/ask/time)
+    coinbase ticker   yes   yes      None        time of the last trade (ms)
+    bitstamp          yes   yes      yes         unix seconds * 1000
+    binance           yes   yes      yes         closeTime (ms)
+
+BEHAVIOUR TABLE: what ccxt 4.5.90 (sync) does with bad answers. "raises X" = exception class.
+
+HTTP faults (same for load_markets / fetch_tickers / fetch_ticker / fetch_order_book; text/plain bodies)::
+
+    "429"   kraken, coinbase, bitstamp: raises RateLimitExceeded; binance: raises DDoSProtection
+            (both subclass NetworkError, neither subclasses the other); ``exchange.last_response_headers``
+            carries ``Retry-After`` (written with ``:g``, so 0.3 -> "0.3", 2 -> "2").
+    "500", "503"  all: raises ExchangeNotAvailable (a NetworkError).
+    "slow" (delay > timeout)  all: raises RequestTimeout (a NetworkError). The fault is consumed.
+
+200 with a spoiled body -- "malformed_json" (first half of the real JSON), "html" (text/html page) and "empty"
+behave identically: ccxt never raises a ccxt error for them; it hands the raw text to the parser::
+
+                      load_markets*   fetch_tickers          fetch_ticker         fetch_order_book
+    kraken            {} (no raise)   {}                     dict, all None**     bids=[] asks=[]
+    coinbase          {} (no raise)   {}                     dict, all None**     bids=[] asks=[]
+    bitstamp          {} (no raise)   raises AttributeError  dict, all None**     raises ExchangeError
+                                      ('str' has no .keys)                        ("missing microtimestamp")
+    binance           {} (no raise)   raises AttributeError  dict, all None**     bids=[] asks=[]
+
+    *  when the markets endpoint is spoiled (AssetPairs / market/products / markets/ / exchangeInfo); an empty
+       ``markets`` makes the next ``market(symbol)`` raise BadSymbol. Spoiling only kraken's /Assets or
+       coinbase's /v2/* currency calls does not matter: markets still load.
+    ** symbol set, last/bid/ask/baseVolume/timestamp None; info None (kraken), {} (coinbase) or the raw text.
+
+Ticker values (set_ticker; same for fetch_tickers and fetch_ticker unless noted)::
+
+    last=None   kraken, bitstamp, coinbase: last None (bid/ask still there)
+                binance: NOT None -- ccxt rebuilds last = openPrice + priceChange (here: the previous good
+                price); only ``ticker["info"]["lastPrice"]`` (None) shows it. Check info for binance.
+    last="NaN"  kraken, bitstamp, binance: raises ValueError (plain Python, from ccxt Precise: "invalid
+                literal for int()") as an open price is present; coinbase: last = float("nan") (no raise)
+    last=0      kraken, bitstamp, coinbase: last None (ccxt omit_zero); binance: rebuilt as for None
+    last=-1     all: last == -1.0 (no check)
+    ask < bid   all: returned unchanged (bid 101.0, ask 100.5; no check); coinbase fetch_tickers: bid/ask None
+    bid/ask None -> None; "NaN" -> float("nan") (no raise); volume None -> baseVolume None.
+    CoinGecko (plain ``requests``): values are written as JSON as given (None -> null, "NaN" -> "NaN" string);
+    spoiled bodies make ``response.json()`` raise ``requests.exceptions.JSONDecodeError`` (a ValueError).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+#: ccxt ids -> {unified symbol: exchange market id}; "coingecko" maps to CoinGecko coin ids (vs usd).
+MARKET_IDS: dict[str, dict[str, str]] = {
+    "kraken": {"BTC/USD": "XXBTZUSD", "ETH/USD": "XETHZUSD", "BTC/USDT": "XBTUSDT"},
+    "coinbase": {"BTC/USD": "BTC-USD", "ETH/USD": "ETH-USD"},
+    "bitstamp": {"BTC/USD": "btcusd", "ETH/USD": "ethusd"},
+    "binance": {"BTC/USDT": "BTCUSDT", "ETH/USDT": "ETHUSDT"},
+    "coingecko": {"BTC/USD": "bitcoin", "ETH/USD": "ethereum"},
+}
+#: Default last prices per exchange (slightly different per venue so mix-ups show).
+DEFAULT_LAST: dict[str, dict[str, float]] = {
+    "kraken": {"BTC/USD": 60000.0, "ETH/USD": 3000.0, "BTC/USDT": 60010.0},
+    "coinbase": {"BTC/USD": 60005.0, "ETH/USD": 3000.5},
+    "bitstamp": {"BTC/USD": 59995.0, "ETH/USD": 2999.5},
+    "binance": {"BTC/USDT": 60020.0, "ETH/USDT": 3001.0},
+    "coingecko": {"BTC/USD": 60001.0, "ETH/USD": 3000.25},
+}
+DEFAULT_VOLUME: dict[str, float] = {"BTC": 125.5, "ETH": 2050.25}
+COINGECKO_DEFAULT_VOLUME: dict[str, float] = {"BTC": 22684859765.0, "ETH": 9876543210.0}
+FAULT_KINDS = ("429", "500", "503", "slow", "malformed_json", "html", "empty")
+
+#: Real API base URLs of each ccxt class (``describe()["urls"]["api"]``, ccxt 4.5) -> re-rooted on the fake.
+_REAL_API_URLS: dict[str, dict[str, str]] = {
+    "kraken": {
+        "public": "https://api.kraken.com",
+        "private": "https://api.kraken.com",
+        "zendesk": "https://kraken.zendesk.com/api/v2/help_center/en-us/articles",
+    },
+    "coinbase": {"rest": "https://api.coinbase.com"},
+    "bitstamp": {"public": "https://www.bitstamp.net/api", "private": "https://www.bitstamp.net/api"},
+    "binance": {
+        "sapi": "https://api.binance.com/sapi/v1",
+        "sapiV2": "https://api.binance.com/sapi/v2",
+        "sapiV3": "https://api.binance.com/sapi/v3",
+        "sapiV4": "https://api.binance.com/sapi/v4",
+        "dapiPublic": "https://dapi.binance.com/dapi/v1",
+        "dapiPrivate": "https://dapi.binance.com/dapi/v1",
+        "eapiPublic": "https://eapi.binance.com/eapi/v1",
+        "eapiPrivate": "https://eapi.binance.com/eapi/v1",
+        "dapiPrivateV2": "https://dapi.binance.com/dapi/v2",
+        "dapiData": "https://dapi.binance.com/futures/data",
+        "fapiPublic": "https://fapi.binance.com/fapi/v1",
+        "fapiPublicV2": "https://fapi.binance.com/fapi/v2",
+        "fapiPublicV3": "https://fapi.binance.com/fapi/v3",
+        "fapiPrivate": "https://fapi.binance.com/fapi/v1",
+        "fapiPrivateV2": "https://fapi.binance.com/fapi/v2",
+        "fapiPrivateV3": "https://fapi.binance.com/fapi/v3",
+        "fapiData": "https://fapi.binance.com/futures/data",
+        "public": "https://api.binance.com/api/v3",
+        "private": "https://api.binance.com/api/v3",
+        "v1": "https://api.binance.com/api/v1",
+        "papi": "https://papi.binance.com/papi/v1",
+        "papiV2": "https://papi.binance.com/papi/v2",
+    },
+}
+#: Constructor ``options`` per exchange (deep-merged by ccxt into ``describe()["options"]``).
+_CCXT_OPTIONS: dict[str, dict[str, Any]] = {
+    # spot only: no fapi/dapi exchangeInfo; no sapi margin pairs / capital config (those need keys anyway)
+    "binance": {
+        "defaultType": "spot",
+        "fetchMarkets": {"types": ["spot"]},
+        "fetchMargins": False,
+        "fetchCurrencies": False,
+    },
+}
+
+_UNSET: Any = object()  # "argument not given" (None is a legitimate payload value)
+
+_HTML_PAGE = (
+    b"<!DOCTYPE html>\n<html><head><title>Just a moment...</title></head>"
+    b"<body><h1>502 Bad Gateway</h1><p>The web server reported a bad gateway error.</p></body></html>\n"
+)
+
+
+def _load(name: str) -> Any:
+    """Parse one JSON fixture from ``tests/fixtures``."""
+    return json.loads((FIXTURES / name).read_text())
+
+
+def _num_str(value: Any) -> Any:
+    """A value as an exchange that sends numbers as strings would: floats as plain decimals."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        return format(Decimal(repr(value)), "f")
+    return str(value)
+
+
+def _is_good(value: Any) -> bool:
+    """True for a finite positive number (not bool)."""
+    return (
+        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    )
+
+
+def _iso(ts_ms: int, digits: int = 3) -> str:
+    """ISO 8601 UTC with ``digits`` (3 or 6) fractional digits and a ``Z``."""
+    moment = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return text[: len(text) - (6 - digits)] + "Z"
+
+
+def _now_ms() -> int:
+    """Wall clock in milliseconds."""
+    return int(time.time() * 1000)
+
+
+def _first(query: dict[str, list[str]], key: str) -> str | None:
+    """First value of a query parameter, or None."""
+    values = query.get(key)
+    return values[0] if values else None
+
+
+def _int_or_none(text: str | None) -> int | None:
+    """``int(text)`` or None when absent or not an integer."""
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+@dataclass
+class _Ticker:
+    """What the next ticker responses carry for one market."""
+
+    last: Any
+    bid: Any
+    ask: Any
+    volume: Any
+    ts_ms: int | None  # None: "now" when the response is built
+    ref: float  # last good price: used for the fields set_ticker does not control (open/high/low/vwap)
+
+
+@dataclass
+class _Fault:
+    """One queued fault."""
+
+    kind: str
+    remaining: int
+    retry_after: float | None
+    delay: float
+    path_contains: str | None
+
+
+@dataclass
+class _Response:
+    """One HTTP answer."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _json(data: Any, status: int = 200) -> _Response:
+    """A JSON response."""
+    return _Response(status, json.dumps(data).encode())
+
+
+class _Server(ThreadingHTTPServer):
+    """ThreadingHTTPServer that knows its FakeExchange."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128  # listen backlog: the default 5 drops bursts of connects (1 s SYN retry)
+    fake: FakeExchange
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Record unexpected handler errors instead of printing them; ignore clients that hung up."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            return
+        with self.fake._lock:
+            self.fake.server_errors.append(f"handler error from {client_address}: {error!r}")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Routes every request to ``FakeExchange._handle``."""
+
+    server: _Server
+    protocol_version = "HTTP/1.0"
+    server_version = "FakeExchange/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Stay quiet."""
+
+    def do_GET(self) -> None:
+        """Answer a GET."""
+        self.server.fake._handle(self)
+
+    def do_POST(self) -> None:
+        """Answer a POST (no route takes one: 404 after reading the body)."""
+        length = _int_or_none(self.headers.get("Content-Length")) or 0
+        if length:
+            self.rfile.read(length)
+        self.server.fake._handle(self)
+
+    do_DELETE = do_GET
+    do_PUT = do_POST
+
+
+class FakeExchange:
+    """Real HTTP server on 127.0.0.1 speaking the public REST formats ccxt reads (4 exchanges + CoinGecko).
+
+    Every exchange lives under ``base_url + "/<ccxt id>"``; CoinGecko v3 under ``coingecko_url``.
+    State (tickers, books, faults, overrides, request log) is shared by all server threads behind one lock.
+    """
+
+    EXCHANGES = ("kraken", "coinbase", "bitstamp", "binance")
+    SOURCES = (*EXCHANGES, "coingecko")
+
+    def __init__(self) -> None:
+        """Create a stopped server with default markets, tickers and books."""
+        self._lock = threading.RLock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.markets: dict[str, list[str]] = {}  # filled by reset()
+        self.coingecko_ids: dict[str, str] = {"bitcoin": "BTC", "ethereum": "ETH"}
+        self.requests: list[tuple[str, str, str]] = []
+        self.unhandled: list[tuple[str, str, str]] = []  # requests that got the fake's 404 (no route)
+        self.server_errors: list[str] = []  # exceptions raised while building a response (fake bugs)
+        self._tickers: dict[tuple[str, str], _Ticker] = {}
+        self._books: dict[tuple[str, str], tuple[list[tuple[Any, Any]], list[tuple[Any, Any]]]] = {}
+        self._faults: dict[str, list[_Fault]] = {}
+        self._overrides: dict[tuple[str, str], _Response] = {}
+        self._update_id = 1000
+        self._fixtures: dict[str, Any] = {
+            "kraken/AssetPairs": _load("kraken/AssetPairs.json"),
+            "kraken/Assets": _load("kraken/Assets.json"),
+            "kraken/Ticker": _load("kraken/Ticker_template.json"),
+            "coinbase/products": _load("coinbase/market_products.json"),
+            "coinbase/ticker": _load("coinbase/market_ticker_template.json"),
+            "coinbase/currencies": _load("coinbase/v2_currencies.json"),
+            "coinbase/currencies_crypto": _load("coinbase/v2_currencies_crypto.json"),
+            "coinbase/exchange_rates": _load("coinbase/v2_exchange_rates.json"),
+            "bitstamp/markets": _load("bitstamp/markets.json"),
+            "bitstamp/ticker": _load("bitstamp/ticker_template.json"),
+            "binance/exchangeInfo": _load("binance/exchangeInfo.json"),
+            "binance/ticker": _load("binance/ticker_24hr_template.json"),
+            "coingecko/coins": _load("coingecko/coins_markets_template.json"),
+        }
+        self.reset()
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> FakeExchange:
+        """Listen on a free port of 127.0.0.1 and serve from a daemon thread."""
+        if self._server is not None:
+            return self
+        self._stopping.clear()
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.fake = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-exchange", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (wakes up "slow" requests first) and close the socket."""
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> FakeExchange:
+        """Start."""
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop."""
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT`` (only while started)."""
+        if self._server is None:
+            raise RuntimeError("FakeExchange is not started")
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def coingecko_url(self) -> str:
+        """Base URL of the fake CoinGecko v3 API."""
+        return self.base_url + "/coingecko/api/v3"
+
+    def exchange_options(self, timeout_ms: int = 2000) -> dict[str, dict[str, Any]]:
+        """ccxt constructor options per served exchange: every API URL re-rooted here, spot only, timeout."""
+        base = self.base_url
+        result: dict[str, dict[str, Any]] = {}
+        for name in self.EXCHANGES:
+            api: dict[str, str] = {}
+            for key, real in _REAL_API_URLS[name].items():
+                path = urlsplit(real).path.rstrip("/")
+                api[key] = f"{base}/{name}{path}"
+            options: dict[str, Any] = {"urls": {"api": api}, "timeout": int(timeout_ms)}
+            if name in _CCXT_OPTIONS:
+                options["options"] = copy.deepcopy(_CCXT_OPTIONS[name])
+            result[name] = options
+        return result
+
+    # ----------------------------------------------------------------- state
+
+    def reset(self) -> None:
+        """Clear faults, overrides and the request log; restore default tickers and books."""
+        with self._lock:
+            self._faults = {}
+            self._overrides = {}
+            self._books = {}
+            self.requests.clear()
+            self.unhandled.clear()
+            self.server_errors.clear()
+            self.markets.clear()
+            self.markets.update({name: list(ids) for name, ids in MARKET_IDS.items()})
+            self._tickers = {}
+            for name, prices in DEFAULT_LAST.items():
+                for pair, last in prices.items():
+                    base = pair.split("/")[0]
+                    volume = COINGECKO_DEFAULT_VOLUME[base] if name == "coingecko" else DEFAULT_VOLUME[base]
+                    bid, ask = self._spread(last)
+                    self._tickers[name, pair] = _Ticker(last, bid, ask, volume, None, last)
+
+    def _check(self, exchange: str, pair: str | None = None) -> None:
+        """Raise ValueError for an exchange / pair this server does not serve."""
+        if exchange not in self.SOURCES:
+            raise ValueError(f"unknown exchange {exchange!r}; served: {self.SOURCES}")
+        if pair is not None and pair not in MARKET_IDS[exchange]:
+            raise ValueError(f"{exchange} does not list {pair!r}; it lists {list(MARKET_IDS[exchange])}")
+
+    @staticmethod
+    def _spread(price: float) -> tuple[float, float]:
+        """Default (bid, ask) around ``price``: 1 bp wide, at least 1 cent."""
+        half = max(round(price * 0.00005, 2), 0.01)
+        return round(price - half, 8), round(price + half, 8)
+
+    def set_ticker(
+        self,
+        exchange: str,
+        pair: str,
+        last: Any,
+        bid: Any = _UNSET,
+        ask: Any = _UNSET,
+        volume: Any = 1.5,
+        ts_ms: int | None = None,
+    ) -> None:
+        """Set what the next ticker responses carry for ``pair`` (values go into the payload as given).
+
+        ``bid``/``ask`` not given: ``last`` -/+ half a basis point (around the previous good price when
+        ``last`` is not a positive number); passing ``None`` writes null. ``ts_ms`` None: "now" at response
+        time. ``exchange`` may be "coingecko" (pair "BTC/USD" or "ETH/USD"; ``volume`` -> total_volume).
+        """
+        self._check(exchange, pair)
+        with self._lock:
+            current = self._tickers[exchange, pair]
+            ref = float(last) if _is_good(last) else current.ref
+            default_bid, default_ask = self._spread(ref)
+            self._tickers[exchange, pair] = _Ticker(
+                last=last,
+                bid=default_bid if bid is _UNSET else bid,
+                ask=default_ask if ask is _UNSET else ask,
+                volume=volume,
+                ts_ms=ts_ms,
+                ref=ref,
+            )
+
+    def set_book(
+        self,
+        exchange: str,
+        pair: str,
+        bids: list[tuple[float, float]],
+        asks: list[tuple[float, float]],
+    ) -> None:
+        """Set the order book levels ``[(price, size)]`` (best first) served for ``pair``."""
+        self._check(exchange, pair)
+        if exchange == "coingecko":
+            raise ValueError("coingecko has no order books")
+        with self._lock:
+            self._books[exchange, pair] = ([tuple(level) for level in bids], [tuple(level) for level in asks])
+
+    def fail(
+        self,
+        exchange: str,
+        kind: str,
+        times: int = 1,
+        *,
+        retry_after: float | None = None,
+        delay: float = 0.0,
+        path_contains: str | None = None,
+    ) -> None:
+        """Queue ``kind`` for the next ``times`` requests to ``exchange`` (optionally only matching ones).
+
+        ``path_contains`` is matched against the path relative to the exchange prefix plus ``?query``.
+        Kinds: 429 (Retry-After when ``retry_after`` given), 500, 503 (text/plain bodies), slow (sleep
+        ``delay`` s, then answer normally), malformed_json (200, the normal JSON cut in half),
+        html (200, text/html page), empty (200, empty body). Faults queued earlier are used first.
+        """
+        self._check(exchange)
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; known: {FAULT_KINDS}")
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        with self._lock:
+            fault = _Fault(kind, times, retry_after, delay, path_contains)
+            self._faults.setdefault(exchange, []).append(fault)
+
+    def serve_body(
+        self,
+        exchange: str,
+        path: str,
+        body: bytes | str,
+        status: int = 200,
+        content_type: str = "application/json",
+    ) -> None:
+        """Answer ``path`` (relative to the exchange prefix, no query) with a fixed body from now on.
+
+        For coingecko a path not starting with ``/api/`` is taken relative to ``coingecko_url``.
+        Trailing slashes are ignored when matching.
+        """
+        self._check(exchange)
+        key = self._route_key(exchange, path)
+        data = body.encode() if isinstance(body, str) else bytes(body)
+        with self._lock:
+            self._overrides[exchange, key] = _Response(status, data, content_type)
+
+    @staticmethod
+    def _route_key(exchange: str, path: str) -> str:
+        """Normalised override key for a relative path."""
+        if not path.startswith("/"):
+            path = "/" + path
+        if exchange == "coingecko" and not path.startswith("/api/"):
+            path = "/api/v3" + path
+        return path.rstrip("/") or "/"
+
+    def count(self, exchange: str, path_contains: str = "") -> int:
+        """How many requests to ``exchange`` had ``path_contains`` in ``path?query``."""
+        with self._lock:
+            return sum(
+                1
+                for name, path, query in self.requests
+                if name == exchange and path_contains in (f"{path}?{query}" if query else path)
+            )
+
+    # ----------------------------------------------------------------- request handling
+
+    def _take_fault(self, exchange: str, target: str) -> _Fault | None:
+        """Pop (decrement) the first queued fault of ``exchange`` that matches ``target``."""
+        with self._lock:
+            queue = self._faults.get(exchange, [])
+            for fault in queue:
+                if fault.path_contains is None or fault.path_contains in target:
+                    fault.remaining -= 1
+                    if fault.remaining <= 0:
+                        queue.remove(fault)
+                    return fault
+        return None
+
+    def _handle(self, handler: _Handler) -> None:
+        """Log, apply faults / overrides, route, write the answer."""
+        split = urlsplit(handler.path)
+        parts = split.path.split("/", 2)
+        exchange = parts[1] if len(parts) > 1 else ""
+        if exchange not in self.SOURCES:
+            exchange, rel = "", split.path
+        else:
+            rel = "/" + (parts[2] if len(parts) > 2 else "")
+        query = split.query
+        with self._lock:
+            self.requests.append((exchange, rel, query))
+        target = f"{rel}?{query}" if query else rel
+        fault = self._take_fault(exchange, target) if exchange else None
+        try:
+            if fault is not None and fault.kind in ("429", "500", "503"):
+                response = self._fault_response(fault)
+            else:
+                if fault is not None and fault.kind == "slow":
+                    self._stopping.wait(fault.delay)
+                response = self._route(
+                    handler.command, exchange, rel, parse_qs(query, keep_blank_values=True)
+                )
+                if response is None:
+                    with self._lock:
+                        self.unhandled.append((exchange, rel, query))
+                    response = _json(
+                        {"fake_exchange": "no route", "exchange": exchange, "path": rel, "query": query}, 404
+                    )
+                if fault is not None and fault.kind in ("malformed_json", "html", "empty"):
+                    response = self._fault_response(fault, response)
+        except Exception as error:  # noqa: BLE001 - a bug in the fake must answer, not kill the thread
+            with self._lock:
+                self.server_errors.append(f"{exchange} {target}: {error!r}")
+            response = _json({"fake_exchange": "internal error", "detail": repr(error)}, 599)
+        self._write(handler, response)
+
+    @staticmethod
+    def _fault_response(fault: _Fault, normal: _Response | None = None) -> _Response:
+        """The HTTP answer for a fault (``normal``: the answer it spoils)."""
+        if fault.kind == "429":
+            headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
+            return _Response(429, b"429 Too Many Requests\n", "text/plain; charset=utf-8", headers)
+        if fault.kind == "500":
+            return _Response(500, b"500 Internal Server Error\n", "text/plain; charset=utf-8")
+        if fault.kind == "503":
+            return _Response(503, b"503 Service Unavailable\n", "text/plain; charset=utf-8")
+        if fault.kind == "malformed_json":
+            body = normal.body if normal is not None else b'{"result": {"x": 1}}'
+            return _Response(200, body[: max(1, len(body) // 2)])
+        if fault.kind == "html":
+            return _Response(200, _HTML_PAGE, "text/html; charset=utf-8")
+        return _Response(200, b"")  # empty
+
+    def _write(self, handler: _Handler, response: _Response) -> None:
+        """Send ``response``; a client that already hung up (timeout) is ignored."""
+        try:
+            handler.send_response(response.status)
+            handler.send_header("Content-Type", response.content_type)
+            handler.send_header("Content-Length", str(len(response.body)))
+            for key, value in response.headers.items():
+                handler.send_header(key, value)
+            handler.end_headers()
+            handler.wfile.write(response.body)
+            handler.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+            pass
+
+    def _route(self, method: str, exchange: str, rel: str, query: dict[str, list[str]]) -> _Response | None:
+        """Dispatch to the exchange's routes; None means 404."""
+        key = rel.rstrip("/") or "/"
+        with self._lock:
+            override = self._overrides.get((exchange, key))
+        if override is not None:
+            return override
+        if method != "GET":
+            return None
+        route = getattr(self, f"_{exchange}", None)
+        return route(key, query) if route is not None else None
+
+    # ----------------------------------------------------------------- payload helpers
+
+    def _state(self, exchange: str, pair: str) -> tuple[_Ticker, int]:
+        """Copy of one ticker state and its timestamp (ms)."""
+        with self._lock:
+            ticker = copy.copy(self._tickers[exchange, pair])
+        return ticker, ticker.ts_ms if ticker.ts_ms is not None else _now_ms()
+
+    def _levels(self, exchange: str, pair: str) -> tuple[list[tuple[Any, Any]], list[tuple[Any, Any]]]:
+        """Book levels set with set_book, else 5 levels per side around the current ticker."""
+        with self._lock:
+            book = self._books.get((exchange, pair))
+            ticker = self._tickers[exchange, pair]
+        if book is not None:
+            return book
+        bid = ticker.bid if _is_good(ticker.bid) else self._spread(ticker.ref)[0]
+        ask = ticker.ask if _is_good(ticker.ask) else self._spread(ticker.ref)[1]
+        step = max(round(ticker.ref * 0.0001, 2), 0.01)
+        bids = [(round(bid - i * step, 8), round(0.5 * (i + 1), 8)) for i in range(5)]
+        asks = [(round(ask + i * step, 8), round(0.4 * (i + 1), 8)) for i in range(5)]
+        return bids, asks
+
+    @staticmethod
+    def _quote_volume(volume: Any, ref: float) -> Any:
+        """``volume * ref`` when volume is a number, else the volume as given."""
+        if isinstance(volume, int | float) and not isinstance(volume, bool) and math.isfinite(volume):
+            return round(volume * ref, 4)
+        return volume
+
+    def _pair_by_id(self, exchange: str, market_id: str) -> str | None:
+        """Unified pair for an exchange market id (case-insensitive), or None."""
+        for pair, mid in MARKET_IDS[exchange].items():
+            if mid.lower() == market_id.lower():
+                return pair
+        return None
+
+    # ----------------------------------------------------------------- kraken
+
+    def _kraken(self, path: str, query: dict[str, list[str]]) -> _Response | None:
+        """Kraken REST v0 public endpoints."""
+        if path == "/0/public/AssetPairs":
+            return _json(self._fixtures["kraken/AssetPairs"])
+        if path == "/0/public/Assets":
+            return _json(self._fixtures["kraken/Assets"])
+        if path == "/0/public/Time":
+            now = _now_ms() // 1000
+            rfc = datetime.fromtimestamp(now, tz=UTC).strftime("%a, %d %b %y %H:%M:%S +0000")
+            return _json({"error": [], "result": {"unixtime": now, "rfc1123": rfc}})
+        if path == "/0/public/SystemStatus":
+            return _json(
+                {"error": [], "result": {"status": "online", "timestamp": _iso(_now_ms())[:19] + "Z"}}
+            )
+        if path in ("/0/public/Ticker", "/0/public/Depth"):
+            wanted = _first(query, "pair")
+            pairs = self._kraken_pairs(wanted) if wanted else list(MARKET_IDS["kraken"])
+            if pairs is None:
+                return _json({"error": ["EQuery:Unknown asset pair"]})
+            if path == "/0/public/Ticker":
+                result = {MARKET_IDS["kraken"][pair]: self._kraken_ticker(pair) for pair in pairs}
+            else:
+                count = _int_or_none(_first(query, "count"))
+                result = {MARKET_IDS["kraken"][pair]: self._kraken_book(pair, count) for pair in pairs}
+            return _json({"error": [], "result": result})
+        return None
+
+    def _kraken_pairs(self, wanted: str) -> list[str] | None:
+        """Unified pairs for Kraken's comma-separated ``pair`` (ids or altnames); None if one is unknown."""
+        names: dict[str, str] = {}
+        for market_id, info in self._fixtures["kraken/AssetPairs"]["result"].items():
+            pair = self._pair_by_id("kraken", market_id)
+            if pair is not None:
+                names[market_id.upper()] = pair
+                names[info["altname"].upper()] = pair
+        result = []
+        for name in wanted.split(","):
+            pair = names.get(name.strip().upper())
+            if pair is None:
+                return None
+            result.append(pair)
+        return result
+
+    def _kraken_ticker(self, pair: str) -> dict[str, Any]:
+        """One Kraken ticker entry (no timestamp: Kraken sends none)."""
+        t, _ = self._state("kraken", pair)
+        entry = copy.deepcopy(self._fixtures["kraken/Ticker"])
+        ref = t.ref
+        entry["a"][0] = _num_str(t.ask)
+        entry["b"][0] = _num_str(t.bid)
+        entry["c"][0] = _num_str(t.last)
+        entry["v"] = [_num_str(t.volume), _num_str(t.volume)]
+        entry["p"] = [_num_str(ref), _num_str(ref)]
+        entry["l"] = [_num_str(round(ref * 0.98, 2))] * 2
+        entry["h"] = [_num_str(round(ref * 1.02, 2))] * 2
+        entry["o"] = _num_str(round(ref * 0.99, 2))
+        return entry
+
+    def _kraken_book(self, pair: str, count: int | None) -> dict[str, Any]:
+        """Kraken Depth entry: ``[price, volume, unix seconds]`` levels."""
+        bids, asks = self._levels("kraken", pair)
+        if count:
+            bids, asks = bids[:count], asks[:count]
+        now = _now_ms() // 1000
+        return {
+            "asks": [[_num_str(p), _num_str(s), now] for p, s in asks],
+            "bids": [[_num_str(p), _num_str(s), now] for p, s in bids],
+        }
+
+    # ----------------------------------------------------------------- coinbase (Advanced Trade + v2)
+
+    def _coinbase(self, path: str, query: dict[str, list[str]]) -> _Response | None:
+        """Coinbase v2 public + Advanced Trade ``/api/v3/brokerage/market`` endpoints."""
+        if path == "/v2/currencies":
+            return _json(self._fixtures["coinbase/currencies"])
+        if path == "/v2/currencies/crypto":
+            return _json(self._fixtures["coinbase/currencies_crypto"])
+        if path == "/v2/exchange-rates":
+            return _json(self._fixtures["coinbase/exchange_rates"])
+        if path == "/v2/time":
+            now = _now_ms()
+            return _json({"data": {"iso": _iso(now)[:19] + "Z", "epoch": now // 1000}})
+        prefix = "/api/v3/brokerage/market"
+        if path == prefix + "/products":
+            product_type = _first(query, "product_type")
+            if product_type not in (None, "SPOT"):
+                return _json({"products": [], "num_products": 0, "pagination": None})
+            ids = query.get("product_ids")
+            products = [
+                self._coinbase_product(product)
+                for product in self._fixtures["coinbase/products"]["products"]
+                if not ids or product["product_id"] in ids
+            ]
+            return _json({"products": products, "num_products": len(products), "pagination": None})
+        if path.startswith(prefix + "/products/"):
+            rest = path[len(prefix + "/products/") :].split("/")
+            pair = self._pair_by_id("coinbase", rest[0])
+            if pair is None:
+                return self._coinbase_not_found(rest[0])
+            if len(rest) == 1:
+                [product] = [
+                    p for p in self._fixtures["coinbase/products"]["products"] if p["product_id"] == rest[0]
+                ]
+                return _json(self._coinbase_product(product))
+            if rest[1:] == ["ticker"]:
+                return _json(self._coinbase_ticker(pair))
+            return None
+        if path == prefix + "/product_book":
+            product_id = _first(query, "product_id") or ""
+            pair = self._pair_by_id("coinbase", product_id)
+            if pair is None:
+                return self._coinbase_not_found(product_id)
+            return _json(self._coinbase_book(pair, _int_or_none(_first(query, "limit"))))
+        return None
+
+    @staticmethod
+    def _coinbase_not_found(product_id: str) -> _Response:
+        """Coinbase's 404 for an unknown product."""
+        message = f"ProductID {product_id} could not be found"
+        return _json({"error": "NOT_FOUND", "error_details": message, "message": message}, 404)
+
+    def _coinbase_product(self, template: dict[str, Any]) -> dict[str, Any]:
+        """One product entry with price / volume from the ticker state."""
+        pair = self._pair_by_id("coinbase", template["product_id"])
+        assert pair is not None
+        t, _ = self._state("coinbase", pair)
+        product = copy.deepcopy(template)
+        product["price"] = _num_str(t.last)
+        product["volume_24h"] = _num_str(t.volume)
+        product["approximate_quote_24h_volume"] = _num_str(self._quote_volume(t.volume, t.ref))
+        product["best_bid_price"] = _num_str(t.bid)
+        product["best_ask_price"] = _num_str(t.ask)
+        return product
+
+    def _coinbase_ticker(self, pair: str) -> dict[str, Any]:
+        """``products/{id}/ticker``: last trade(s) + best bid/ask."""
+        t, ts = self._state("coinbase", pair)
+        payload = copy.deepcopy(self._fixtures["coinbase/ticker"])
+        trade = payload["trades"][0]
+        trade["product_id"] = MARKET_IDS["coinbase"][pair]
+        trade["price"] = _num_str(t.last)
+        trade["time"] = _iso(ts, 6) if isinstance(ts, int) else ts
+        payload["best_bid"] = _num_str(t.bid)
+        payload["best_ask"] = _num_str(t.ask)
+        return payload
+
+    def _coinbase_book(self, pair: str, limit: int | None) -> dict[str, Any]:
+        """``product_book``: ``{"pricebook": {bids, asks: [{price, size}]}}``."""
+        bids, asks = self._levels("coinbase", pair)
+        if limit:
+            bids, asks = bids[:limit], asks[:limit]
+        t, _ = self._state("coinbase", pair)
+        return {
+            "pricebook": {
+                "product_id": MARKET_IDS["coinbase"][pair],
+                "bids": [{"price": _num_str(p), "size": _num_str(s)} for p, s in bids],
+                "asks": [{"price": _num_str(p), "size": _num_str(s)} for p, s in asks],
+                "time": _iso(_now_ms(), 6),
+            },
+            "last": _num_str(t.last),
+        }
+
+    # ----------------------------------------------------------------- bitstamp
+
+    def _bitstamp(self, path: str, query: dict[str, list[str]]) -> _Response | None:
+        """Bitstamp API v2 public endpoints (paths end in ``/`` on the wire)."""
+        if path == "/api/v2/markets":
+            return _json(self._fixtures["bitstamp/markets"])
+        if path == "/api/v2/ticker":
+            return _json([self._bitstamp_ticker(pair, with_pair=True) for pair in MARKET_IDS["bitstamp"]])
+        for prefix in ("/api/v2/ticker/", "/api/v2/order_book/"):
+            if path.startswith(prefix):
+                pair = self._pair_by_id("bitstamp", path[len(prefix) :])
+                if pair is None:
+                    return None
+                if prefix == "/api/v2/ticker/":
+                    return _json(self._bitstamp_ticker(pair))
+                return _json(self._bitstamp_book(pair))
+        return None
+
+    def _bitstamp_ticker(self, pair: str, with_pair: bool = False) -> dict[str, Any]:
+        """Bitstamp ticker (timestamp in unix seconds, as a string)."""
+        t, ts = self._state("bitstamp", pair)
+        entry = copy.deepcopy(self._fixtures["bitstamp/ticker"])
+        ref = t.ref
+        entry.update(
+            {
+                "timestamp": str(ts // 1000) if isinstance(ts, int) else ts,
+                "open": _num_str(round(ref * 0.99, 2)),
+                "high": _num_str(round(ref * 1.02, 2)),
+                "low": _num_str(round(ref * 0.98, 2)),
+                "last": _num_str(t.last),
+                "volume": _num_str(t.volume),
+                "vwap": _num_str(ref),
+                "bid": _num_str(t.bid),
+                "ask": _num_str(t.ask),
+                "open_24": _num_str(round(ref * 0.99, 2)),
+            }
+        )
+        if with_pair:
+            entry["pair"] = pair
+        return entry
+
+    def _bitstamp_book(self, pair: str) -> dict[str, Any]:
+        """Bitstamp order_book (no depth limit on the wire)."""
+        bids, asks = self._levels("bitstamp", pair)
+        now = _now_ms()
+        return {
+            "timestamp": str(now // 1000),
+            "microtimestamp": str(now * 1000),
+            "bids": [[_num_str(p), _num_str(s)] for p, s in bids],
+            "asks": [[_num_str(p), _num_str(s)] for p, s in asks],
+        }
+
+    # ----------------------------------------------------------------- binance
+
+    def _binance(self, path: str, query: dict[str, list[str]]) -> _Response | None:
+        """Binance spot ``/api/v3`` public endpoints."""
+        if path == "/api/v3/exchangeInfo":
+            info = copy.deepcopy(self._fixtures["binance/exchangeInfo"])
+            info["serverTime"] = _now_ms()
+            return _json(info)
+        if path == "/api/v3/ping":
+            return _json({})
+        if path == "/api/v3/time":
+            return _json({"serverTime": _now_ms()})
+        if path == "/api/v3/ticker/24hr":
+            symbol, symbols = _first(query, "symbol"), _first(query, "symbols")
+            if symbol is not None:
+                pair = self._pair_by_id("binance", symbol)
+                if pair is None or symbol != symbol.upper():
+                    return self._binance_invalid_symbol()
+                return _json(self._binance_ticker(pair))
+            if symbols is not None:
+                try:
+                    wanted = json.loads(symbols)
+                except ValueError:
+                    return _json(
+                        {"code": -1100, "msg": "Illegal characters found in parameter 'symbols'."}, 400
+                    )
+                pairs = [self._pair_by_id("binance", str(s)) for s in wanted]
+                if None in pairs:
+                    return self._binance_invalid_symbol()
+                return _json([self._binance_ticker(pair) for pair in pairs if pair is not None])
+            return _json([self._binance_ticker(pair) for pair in MARKET_IDS["binance"]])
+        if path == "/api/v3/depth":
+            pair = self._pair_by_id("binance", _first(query, "symbol") or "")
+            if pair is None:
+                return self._binance_invalid_symbol()
+            return _json(self._binance_book(pair, _int_or_none(_first(query, "limit")) or 100))
+        return None
+
+    @staticmethod
+    def _binance_invalid_symbol() -> _Response:
+        """Binance's answer to an unknown symbol."""
+        return _json({"code": -1121, "msg": "Invalid symbol."}, 400)
+
+    def _binance_ticker(self, pair: str) -> dict[str, Any]:
+        """Binance 24hr ticker (``closeTime`` is the timestamp ccxt uses)."""
+        t, ts = self._state("binance", pair)
+        entry = copy.deepcopy(self._fixtures["binance/ticker"])
+        ref = t.ref
+        entry.update(
+            {
+                "symbol": MARKET_IDS["binance"][pair],
+                "priceChange": _num_str(round(ref - round(ref * 0.99, 2), 2)),
+                "priceChangePercent": "1.010",
+                "weightedAvgPrice": _num_str(ref),
+                "prevClosePrice": _num_str(round(ref * 0.99, 2)),
+                "lastPrice": _num_str(t.last),
+                "bidPrice": _num_str(t.bid),
+                "askPrice": _num_str(t.ask),
+                "openPrice": _num_str(round(ref * 0.99, 2)),
+                "highPrice": _num_str(round(ref * 1.02, 2)),
+                "lowPrice": _num_str(round(ref * 0.98, 2)),
+                "volume": _num_str(t.volume),
+                "quoteVolume": _num_str(self._quote_volume(t.volume, ref)),
+                "openTime": ts - 86_400_000 if isinstance(ts, int) else ts,
+                "closeTime": ts,
+            }
+        )
+        return entry
+
+    def _binance_book(self, pair: str, limit: int) -> dict[str, Any]:
+        """Binance depth: ``lastUpdateId`` + ``[price, qty]`` string levels."""
+        bids, asks = self._levels("binance", pair)
+        with self._lock:
+            self._update_id += 1
+            update_id = self._update_id
+        return {
+            "lastUpdateId": update_id,
+            "bids": [[_num_str(p), _num_str(s)] for p, s in bids[:limit]],
+            "asks": [[_num_str(p), _num_str(s)] for p, s in asks[:limit]],
+        }
+
+    # ----------------------------------------------------------------- coingecko
+
+    def _coingecko(self, path: str, query: dict[str, list[str]]) -> _Response | None:
+        """CoinGecko v3: ``/coins/markets`` and ``/ping``."""
+        if path == "/api/v3/ping":
+            return _json({"gecko_says": "(V3) To the Moon!"})
+        if path != "/api/v3/coins/markets":
+            return None
+        vs_currency = _first(query, "vs_currency")
+        if not vs_currency:
+            return _json({"error": "Missing parameter vs_currency"}, 400)
+        if vs_currency.lower() != "usd":
+            return _json({"error": "invalid vs_currency"}, 400)
+        ids_param = _first(query, "ids")
+        wanted = None if ids_param is None else {i.strip() for i in ids_param.split(",")}
+        coins = []
+        for template in self._fixtures["coingecko/coins"]:
+            if wanted is None or template["id"] in wanted:
+                coins.append(self._coingecko_coin(template))
+        return _json(coins)
+
+    def _coingecko_coin(self, template: dict[str, Any]) -> dict[str, Any]:
+        """One ``/coins/markets`` entry (numbers as JSON numbers, ``last_updated`` ISO 8601)."""
+        pair = self._pair_by_id("coingecko", template["id"])
+        assert pair is not None
+        t, ts = self._state("coingecko", pair)
+        coin = copy.deepcopy(template)
+        ref = t.ref
+        supply = coin["circulating_supply"]
+        max_supply = coin["max_supply"] or coin["total_supply"]
+        coin.update(
+            {
+                "current_price": t.last,
+                "market_cap": round(ref * supply),
+                "fully_diluted_valuation": round(ref * max_supply) if max_supply else None,
+                "total_volume": t.volume,
+                "high_24h": round(ref * 1.02, 2),
+                "low_24h": round(ref * 0.98, 2),
+                "price_change_24h": round(ref * 0.01, 6),
+                "price_change_percentage_24h": 1.0101,
+                "market_cap_change_24h": round(ref * supply * 0.01),
+                "market_cap_change_percentage_24h": 1.0101,
+                "ath_change_percentage": round((ref - coin["ath"]) / coin["ath"] * 100, 5),
+                "atl_change_percentage": round((ref - coin["atl"]) / coin["atl"] * 100, 5),
+                "last_updated": _iso(ts) if isinstance(ts, int) else ts,
+            }
+        )
+        return coin
