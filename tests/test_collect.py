@@ -254,3 +254,47 @@ def test_runs_prints_the_recent_runs(app, runner, fake):
     assert len(output) == 6
     [kraken] = [line for line in runner.invoke(args=["runs", "--source", "kraken"]).output.splitlines()[1:]]
     assert " error " in kraken and "malformed" in kraken
+
+
+@pytest.mark.parametrize("exchange", ["kraken", "bitstamp", "binance"])
+def test_a_nan_price_that_ccxt_cannot_parse_fails_only_that_exchange(app, runner, fake, exchange):
+    fake.set_ticker(exchange, fake.markets[exchange][0], "NaN")
+    result = collect(runner)
+    assert result.exit_code == 0, result.output
+    latest = last_runs(app)
+    assert latest[exchange].status == "error"
+    assert f"{exchange} sent a malformed payload (ValueError" in latest[exchange].error
+    assert not [key for key in stored_ticks(app) if key[0] == exchange]
+    assert all(run.status == "ok" for source, run in latest.items() if source != exchange)
+
+
+@pytest.mark.parametrize(("exchange", "pair"), [("coinbase", "BTC/USD"), ("coingecko", "BTC/USD")])
+@pytest.mark.parametrize(
+    ("value", "reason"), [("NaN", "last is not finite"), (None, "missing last"), (-3, "last is not positive")]
+)
+def test_bad_prices_from_coinbase_and_coingecko_are_rejected(
+    app, runner, fake, exchange, pair, value, reason
+):
+    fake.set_ticker(exchange, pair, value)
+    result = collect(runner, "--exchange", exchange, "-v")
+    assert f"rejected {pair}: {reason}" in result.output
+    assert (exchange, pair) not in stored_ticks(app)
+    assert (exchange, "ETH/USD") in stored_ticks(app)
+    assert last_runs(app)[exchange].rejected == 1
+
+
+def test_coingecko_server_errors_are_retried(app, runner, fake):
+    fake.fail("coingecko", "503", times=2)
+    result = collect(runner, "--exchange", "coingecko")
+    assert result.exit_code == 0, result.output
+    run = last_runs(app)["coingecko"]
+    assert (run.status, run.retries, run.stored) == ("ok", 2, 2)
+
+
+@pytest.mark.parametrize("kind", ["html", "malformed_json", "empty"])
+def test_a_broken_coingecko_answer_is_reported(app, runner, fake, kind):
+    fake.fail("coingecko", kind, times=10)
+    collect(runner, "--exchange", "coingecko")
+    run = last_runs(app)["coingecko"]
+    assert run.status == "error"
+    assert "coingecko sent a malformed payload" in run.error

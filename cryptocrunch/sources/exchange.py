@@ -14,7 +14,15 @@ from typing import Any, TypeVar
 import ccxt
 
 from .base import FetchResult, Invalid, Rejection, make_book_top, make_tick, now_ms, positive
-from .retry import Attempts, RetryPolicy, call_with_retry, describe_failure, parse_retry_after
+from .retry import (
+    MALFORMED,
+    Attempts,
+    RetryPolicy,
+    call_with_retry,
+    describe_failure,
+    parse_retry_after,
+    short,
+)
 
 log = logging.getLogger(__name__)
 
@@ -171,11 +179,17 @@ class CcxtSource:
 
     def _fetch_books(self, pairs: list[str], attempts: Attempts, result: FetchResult) -> None:
         for pair in pairs:
-            book = self._call(
-                lambda p=pair: self.exchange.fetch_order_book(p, self.book_limit),
-                attempts,
-                "fetch_order_book",
-            )
+            try:
+                book = self._call(
+                    lambda p=pair: self.exchange.fetch_order_book(p, self.book_limit),
+                    attempts,
+                    "fetch_order_book",
+                )
+            except ccxt.NetworkError:
+                raise  # the exchange is failing, not this book
+            except (ccxt.ExchangeError, *MALFORMED) as error:  # an unusable book; the tickers still count
+                result.rejections.append(Rejection(self.name, pair, f"order book: {short(error)}"))
+                continue
             try:
                 if not isinstance(book, dict):
                     raise Invalid("no order book in the response")

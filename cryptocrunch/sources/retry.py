@@ -126,7 +126,11 @@ def call_with_retry(
     return retrying()
 
 
-def _short(error: BaseException, limit: int = 160) -> str:
+#: What a payload that ccxt or we could not make sense of raises.
+MALFORMED = (ccxt.BadResponse, ValueError, TypeError, KeyError, AttributeError, IndexError)
+
+
+def short(error: BaseException, limit: int = 160) -> str:
     text = " ".join(str(error).split()) or type(error).__name__
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -142,16 +146,16 @@ def describe_failure(source: str, error: Exception, attempts: Attempts, cooldown
         message = f"{source} rate-limited us {spent}; skipping it for {cooldown:.0f} s (COOLDOWN)"
     elif isinstance(error, ccxt.RequestTimeout | requests.Timeout):
         message = f"{source} timed out {spent}; check the exchange's status or raise REQUEST_TIMEOUT"
-    elif isinstance(error, ccxt.ExchangeNotAvailable):
-        message = f"{source} unavailable {spent} ({_short(error, 80)}); it will be tried next cycle"
+    elif isinstance(error, ccxt.ExchangeNotAvailable) or getattr(error, "status", 0) >= 500:
+        message = f"{source} unavailable {spent} ({short(error, 80)}); it will be tried next cycle"
+    elif isinstance(error, MALFORMED):
+        message = f"{source} sent a malformed payload ({type(error).__name__}: {short(error)})"
     elif isinstance(error, ccxt.NetworkError | OSError):
         message = f"no network: {source} unreachable {spent}; check the connection or EXCHANGE_OPTIONS urls"
-    elif isinstance(error, ccxt.AuthenticationError):
-        message = f"{source} refused our credentials ({_short(error)}); check EXCHANGE_OPTIONS"
-    elif isinstance(error, ccxt.BadResponse | ValueError | TypeError | KeyError | AttributeError):
-        message = f"{source} sent a malformed payload ({type(error).__name__}: {_short(error)})"
+    elif isinstance(error, ccxt.AuthenticationError) or getattr(error, "status", 0) in (401, 403):
+        message = f"{source} refused our credentials ({short(error)}); check EXCHANGE_OPTIONS"
     else:
-        message = f"{source}: {type(error).__name__}: {_short(error)}"
+        message = f"{source}: {type(error).__name__}: {short(error)}"
     return SourceFailure(
         message,
         retries=attempts.retries,
