@@ -12,35 +12,29 @@ from cryptocrunch.db import db
 from cryptocrunch.models import BookTop, Exchange, Market, Run, Tick
 
 
-def stored_ticks(app: Flask) -> dict[tuple[str, str], list[Tick]]:
-    """Every stored tick by (exchange, pair), oldest first."""
+def _stored(app: Flask, model: type[Tick] | type[BookTop]) -> dict[tuple[str, str], list]:
     with app.app_context():
         rows = db.session.execute(
-            sa.select(Exchange.name, Market.pair, Tick)
+            sa.select(Exchange.name, Market.pair, model)
             .join(Market.exchange)
-            .join(Tick, Tick.market_id == Market.id)
-            .order_by(Tick.ts)
+            .join(model, model.market_id == Market.id)
+            .order_by(model.ts)
         )
-        found: dict[tuple[str, str], list[Tick]] = {}
-        for name, pair, tick in rows:
-            found.setdefault((name, pair), []).append(tick)
+        found: dict[tuple[str, str], list] = {}
+        for name, pair, row in rows:
+            found.setdefault((name, pair), []).append(row)
         db.session.expunge_all()
         return found
+
+
+def stored_ticks(app: Flask) -> dict[tuple[str, str], list[Tick]]:
+    """Every stored tick by (exchange, pair), oldest first."""
+    return _stored(app, Tick)
 
 
 def stored_books(app: Flask) -> dict[tuple[str, str], list[BookTop]]:
-    """Every stored book top by (exchange, pair)."""
-    with app.app_context():
-        rows = db.session.execute(
-            sa.select(Exchange.name, Market.pair, BookTop)
-            .join(Market.exchange)
-            .join(BookTop, BookTop.market_id == Market.id)
-        )
-        found: dict[tuple[str, str], list[BookTop]] = {}
-        for name, pair, book in rows:
-            found.setdefault((name, pair), []).append(book)
-        db.session.expunge_all()
-        return found
+    """Every stored book top by (exchange, pair), oldest first."""
+    return _stored(app, BookTop)
 
 
 def runs(app: Flask) -> list[Run]:

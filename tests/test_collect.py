@@ -298,3 +298,12 @@ def test_a_broken_coingecko_answer_is_reported(app, runner, fake, kind):
     run = last_runs(app)["coingecko"]
     assert run.status == "error"
     assert "coingecko sent a malformed payload" in run.error
+
+
+def test_an_exchange_without_fetch_tickers_is_asked_per_pair(app, runner, fake):
+    app.config["EXCHANGE_OPTIONS"]["kraken"]["has"] = {"fetchTickers": False}
+    result = collect(runner, "--exchange", "kraken")
+    assert result.exit_code == 0, result.output
+    assert fake.count("kraken", "Ticker") == len(fake.markets["kraken"])
+    assert not [r for r in fake.requests if "Ticker" in r[1] and "," in r[2]]
+    assert last_runs(app)["kraken"].stored == len(fake.markets["kraken"])

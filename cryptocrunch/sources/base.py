@@ -90,16 +90,20 @@ class Invalid(ValueError):
     """A single value failed validation; the message is the rejection reason."""
 
 
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool):
+        raise Invalid(f"{name} is not a number: {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise Invalid(f"{name} is not a number: {value!r}") from None
+
+
 def positive(name: str, value: Any) -> float:
     """Return ``value`` as a finite float > 0, or raise Invalid naming the field."""
     if value is None:
         raise Invalid(f"missing {name}")
-    if isinstance(value, bool):
-        raise Invalid(f"{name} is not a number: {value!r}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise Invalid(f"{name} is not a number: {value!r}") from None
+    number = _number(name, value)
     if not math.isfinite(number):
         raise Invalid(f"{name} is not finite: {value!r}")
     if number <= 0:
@@ -116,12 +120,7 @@ def optional_volume(name: str, value: Any) -> float | None:
     """A volume: None, or a finite float >= 0."""
     if value is None:
         return None
-    if isinstance(value, bool):
-        raise Invalid(f"{name} is not a number: {value!r}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise Invalid(f"{name} is not a number: {value!r}") from None
+    number = _number(name, value)
     if not math.isfinite(number) or number < 0:
         raise Invalid(f"{name} is not a non-negative number: {value!r}")
     return number

@@ -34,12 +34,11 @@ EXCHANGE_DEFAULTS: dict[str, dict[str, Any]] = {
     "binance": {"options": {"fetchMarkets": {"types": ["spot"]}}},
 }
 
-#: Where each exchange puts its own last price in the raw payload. ccxt rebuilds
-#: a zero "last" from open + change (binance), so the raw field is checked too.
+#: Where an exchange puts its own last price in the raw payload, for exchanges on
+#: which ccxt rebuilds a missing or zero "last" from other fields (binance: open +
+#: change), so that a bad price cannot hide behind the rebuilt one.
 RAW_LAST: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "binance": lambda info: info.get("lastPrice"),
-    "kraken": lambda info: (info.get("c") or [None])[0],
-    "bitstamp": lambda info: info.get("last"),
 }
 
 
