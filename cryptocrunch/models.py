@@ -87,3 +87,36 @@ class Run(Base):
     retries: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)
     cooldown_until: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Rollup(Base):
+    """Summary of one market's ticks in one time bucket (an hour or a day), kept up to date on write.
+
+    Columns are those of ``stats.SUMMARY_COLUMNS``; a window's statistics combine
+    these with the raw ticks at its edges instead of rescanning history.
+    """
+
+    __tablename__ = "rollup"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    market_id: Mapped[int] = mapped_column(ForeignKey("market.id"), primary_key=True)
+    span: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    start: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    n: Mapped[int]
+    first_ts: Mapped[int] = mapped_column(BigInteger)
+    first: Mapped[float] = mapped_column(Float)
+    last_ts: Mapped[int] = mapped_column(BigInteger)
+    last: Mapped[float] = mapped_column(Float)
+    min: Mapped[float] = mapped_column(Float)
+    max: Mapped[float] = mapped_column(Float)
+    mean: Mapped[float] = mapped_column(Float)
+    m2: Mapped[float] = mapped_column(Float)
+    rn: Mapped[int]
+    rmean: Mapped[float | None] = mapped_column(Float)
+    rm2: Mapped[float] = mapped_column(Float)
+    delta: Mapped[float | None] = mapped_column(Float)
+    delta_from: Mapped[int | None] = mapped_column(BigInteger)
+    delta_to: Mapped[int | None] = mapped_column(BigInteger)
+    pct: Mapped[float | None] = mapped_column(Float)
+    pct_from: Mapped[int | None] = mapped_column(BigInteger)
+    pct_to: Mapped[int | None] = mapped_column(BigInteger)

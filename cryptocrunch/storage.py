@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, func, select
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy import Connection, Table, and_, bindparam, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from .models import BookTop, Exchange, Market, Run, Tick
+from . import stats
+from .models import BookTop, Exchange, Market, Rollup, Run, Tick
 from .sources.base import BookTop as BookTopValue
 from .sources.base import Tick as TickValue
+
+HOUR = 3_600_000
+DAY = 86_400_000
+#: Rollup bucket sizes, finest first: each is built from the one before it.
+SPANS = (HOUR, DAY)
+ROLLUP_COLUMNS = ("market_id", "span", "start", *stats.SUMMARY_COLUMNS)
 
 TICK_COLUMNS = ("market_id", "ts", "last", "bid", "ask", "base_volume", "quote_volume")
 BOOK_COLUMNS = (
@@ -62,39 +73,55 @@ def market_ids(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[
     return {key: ids[key] for key in wanted}
 
 
-def _insert_sql(conn: Connection, table: Table, columns: Sequence[str]) -> tuple[str, bool]:
-    """INSERT ... ON CONFLICT DO NOTHING for this dialect, and whether it takes positional params."""
+def _insert_sql(conn: Connection, table: Table, columns: Sequence[str], replace: bool) -> tuple[str, bool]:
+    """INSERT ... ON CONFLICT DO NOTHING (or DO UPDATE when ``replace``) for this dialect.
+
+    Returns the SQL and whether it takes positional parameters.
+    """
     insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[conn.dialect.name]
-    stmt = (
-        insert(table)
-        .values({c: bindparam(c) for c in columns})
-        .on_conflict_do_nothing(index_elements=[c.name for c in table.primary_key])
-    )
+    stmt = insert(table).values({c: bindparam(c) for c in columns})
+    keys = [c.name for c in table.primary_key]
+    if replace:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=keys, set_={c: stmt.excluded[c] for c in columns if c not in keys}
+        )
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=keys)
     compiled = stmt.compile(dialect=conn.dialect)
     return str(compiled), bool(compiled.positional)
 
 
 def _bulk_insert(
-    session: Session, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
+    session: Session, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]], replace: bool = False
 ) -> Stored:
     # Straight to the driver's executemany: SQLAlchemy's per-row parameter
     # processing would halve the ingest rate, and these rows are plain numbers.
     if not rows:
         return Stored(0, 0)
     conn = session.connection()
-    sql, positional = _insert_sql(conn, table, columns)
+    sql, positional = _insert_sql(conn, table, columns, replace)
     params = rows if positional else [dict(zip(columns, row, strict=True)) for row in rows]
     stored = conn.exec_driver_sql(sql, params).rowcount
     return Stored(stored, len(rows) - stored)
 
 
 def store_ticks(session: Session, ticks: Sequence[TickValue]) -> Stored:
-    """Insert ticks in one statement; ticks already stored for (market, ts) are skipped."""
+    """Insert ticks in one statement and bring the rollups of the buckets they touch up to date.
+
+    Ticks already stored for (market, ts) are skipped and counted as duplicates.
+    """
     ids = market_ids(session, {(t.exchange, t.pair) for t in ticks})
     rows = [
         (ids[t.exchange, t.pair], t.ts, t.last, t.bid, t.ask, t.base_volume, t.quote_volume) for t in ticks
     ]
-    return _bulk_insert(session, Tick.__table__, TICK_COLUMNS, rows)
+    result = _bulk_insert(session, Tick.__table__, TICK_COLUMNS, rows)
+    if result.stored:
+        spans: dict[int, tuple[int, int]] = {}
+        for market_id, ts, *_ in rows:
+            low, high = spans.get(market_id, (ts, ts))
+            spans[market_id] = (min(low, ts), max(high, ts))
+        refresh_rollups(session, spans)
+    return result
 
 
 def store_book_tops(session: Session, books: Sequence[BookTopValue]) -> Stored:
@@ -131,3 +158,142 @@ def latest_ticks(session: Session) -> list[tuple[str, str, Tick]]:
         .order_by(Market.pair, Exchange.name)
     )
     return [tuple(row) for row in session.execute(query)]
+
+
+def _floor(ts: int, span: int) -> int:
+    return ts // span * span
+
+
+def _fetch_floats(session: Session, query: sa.Select, width: int) -> np.ndarray:
+    """Run ``query`` on the session's connection and return its rows as a float64 array.
+
+    Goes through the DBAPI cursor: wrapping each of many numeric rows in a
+    SQLAlchemy Row costs more than the query itself.
+    """
+    conn = session.connection()
+    compiled = query.compile(dialect=conn.dialect)
+    params = compiled.construct_params()
+    if compiled.positional:
+        params = tuple(params[name] for name in compiled.positiontup)
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    return np.array(rows, dtype="float64").reshape(-1, width)
+
+
+def read_prices(session: Session, ranges: dict[int, tuple[int, int]]) -> pd.DataFrame:
+    """Ticks as a frame (market_id, ts, price) for each market's [low, high), sorted by market and ts."""
+    if not ranges:
+        return (
+            pd.DataFrame({"market_id": [], "ts": [], "price": []})
+            .astype("int64")
+            .astype({"price": "float64"})
+        )
+    query = (
+        select(Tick.market_id, Tick.ts, Tick.last)
+        .where(
+            or_(*(and_(Tick.market_id == m, Tick.ts >= lo, Tick.ts < hi) for m, (lo, hi) in ranges.items()))
+        )
+        .order_by(Tick.market_id, Tick.ts)
+    )
+    data = _fetch_floats(session, query, 3)
+    return pd.DataFrame(
+        {"market_id": data[:, 0].astype("int64"), "ts": data[:, 1].astype("int64"), "price": data[:, 2]}
+    )
+
+
+def _read_rollups(session: Session, span: int, ranges: dict[int, tuple[int, int]]) -> pd.DataFrame:
+    """Rollup rows of one span whose bucket lies within each market's [low, high), in order."""
+    columns = [getattr(Rollup, c) for c in ROLLUP_COLUMNS]
+    query = (
+        select(*columns)
+        .where(Rollup.span == span)
+        .where(
+            or_(
+                *(
+                    and_(Rollup.market_id == m, Rollup.start >= lo, Rollup.start + span <= hi)
+                    for m, (lo, hi) in ranges.items()
+                )
+            )
+        )
+        .order_by(Rollup.market_id, Rollup.start)
+    )
+    rows = session.execute(query).all()
+    # float64 holds every ms timestamp and count exactly; None (no returns yet) becomes NaN
+    return pd.DataFrame(
+        np.array(rows, dtype="float64").reshape(-1, len(ROLLUP_COLUMNS)), columns=ROLLUP_COLUMNS
+    )
+
+
+_INTEGER = frozenset(
+    c.name for c in Rollup.__table__.columns if isinstance(c.type, sa.BigInteger | sa.Integer)
+)
+
+
+def _write_rollups(session: Session, span: int, summaries: pd.DataFrame) -> None:
+    frame = summaries.assign(span=span)[list(ROLLUP_COLUMNS)]
+    converters = [int if c in _INTEGER else float for c in ROLLUP_COLUMNS]
+    rows = [
+        tuple(None if v != v else convert(v) for convert, v in zip(converters, row, strict=True))
+        for row in frame.itertuples(index=False, name=None)
+    ]
+    _bulk_insert(session, Rollup.__table__, ROLLUP_COLUMNS, rows, replace=True)
+
+
+def refresh_rollups(session: Session, spans: dict[int, tuple[int, int]]) -> None:
+    """Recompute every rollup bucket that holds a tick in each market's [first, last] ts.
+
+    Buckets are rebuilt from what is stored (the finest from ticks, the next from
+    the finest), so duplicates and out-of-order writes cannot make them drift.
+    """
+    ranges = {m: (_floor(lo, HOUR), _floor(hi, HOUR) + HOUR) for m, (lo, hi) in spans.items()}
+    ticks = read_prices(session, ranges)
+    ticks["start"] = ticks["ts"] // HOUR * HOUR
+    finer = stats.summarize(ticks[["market_id", "start", "ts", "price"]], ["market_id", "start"])
+    _write_rollups(session, HOUR, finer)
+    for fine, coarse in itertools.pairwise(SPANS):
+        ranges = {m: (_floor(lo, coarse), _floor(hi - 1, coarse) + coarse) for m, (lo, hi) in ranges.items()}
+        parts = _read_rollups(session, fine, ranges)
+        parts["bucket"] = parts["start"] // coarse * coarse
+        merged = stats.combine(parts, ["market_id", "bucket"]).rename(columns={"bucket": "start"})
+        _write_rollups(session, coarse, merged)
+
+
+def window_summaries(session: Session, market_ids: Sequence[int], start: int, end: int) -> pd.DataFrame:
+    """One combined summary per market over its ticks with start <= ts < end (``stats.finish`` -> Stats).
+
+    Reads whole days and hours from the rollups and raw ticks only in the partial
+    hours at the two edges, so the cost does not grow with the window.
+    """
+    if not market_ids:
+        return pd.DataFrame(columns=["market_id", *stats.SUMMARY_COLUMNS])
+    hour_lo, hour_hi = -(-start // HOUR) * HOUR, end // HOUR * HOUR
+    parts = []
+    if hour_lo < hour_hi:
+        day_lo, day_hi = -(-hour_lo // DAY) * DAY, hour_hi // DAY * DAY
+        if day_lo < day_hi:
+            parts.append(_read_rollups(session, DAY, dict.fromkeys(market_ids, (day_lo, day_hi))))
+            hour_ranges = [(hour_lo, day_lo), (day_hi, hour_hi)]
+        else:
+            hour_ranges = [(hour_lo, hour_hi)]
+        for lo, hi in hour_ranges:
+            if lo < hi:
+                parts.append(_read_rollups(session, HOUR, dict.fromkeys(market_ids, (lo, hi))))
+        raw_ranges = [(start, hour_lo), (hour_hi, end)]
+    else:
+        raw_ranges = [(start, end)]
+    for lo, hi in raw_ranges:
+        if lo < hi:
+            ticks = read_prices(session, dict.fromkeys(market_ids, (lo, hi)))
+            if len(ticks):
+                parts.append(stats.summarize(ticks, ["market_id"]))
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame(columns=["market_id", *stats.SUMMARY_COLUMNS])
+    segments = pd.concat([p[["market_id", *stats.SUMMARY_COLUMNS]] for p in parts], ignore_index=True)
+    segments = segments.astype("float64").sort_values(["market_id", "first_ts"], kind="stable")
+    combined = stats.combine(segments, ["market_id"])
+    return combined.astype({"market_id": "int64"})

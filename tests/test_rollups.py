@@ -1,0 +1,81 @@
+"""Rollups kept on write give the same statistics as a plain computation over the raw ticks."""
+
+import random
+
+import numpy as np
+import pytest
+from test_stats import assert_matches
+
+from cryptocrunch.db import db
+from cryptocrunch.sources.base import Tick
+from cryptocrunch.stats import finish
+from cryptocrunch.storage import DAY, HOUR, market_ids, store_ticks, window_summaries
+
+START = 1_700_000_000_000 // DAY * DAY + 5 * HOUR + 17 * 60_000  # not on a bucket edge
+
+
+def series(seed, n, step_ms):
+    rng = np.random.default_rng(seed)
+    ts = START + np.cumsum(rng.integers(step_ms // 2, step_ms * 2, n))
+    prices = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    return [int(t) for t in ts], [float(p) for p in prices]
+
+
+@pytest.fixture
+def stored(app):
+    """Three markets of ticks over ~4 days, written in shuffled, overlapping batches."""
+    markets = {
+        ("kraken", "BTC/USD"): series(1, 700, 8 * 60_000),
+        ("binance", "ETH/USDT"): series(2, 400, 15 * 60_000),
+    }
+    markets["coinbase", "SOL/USD"] = ([START + 10 * 60_000, START + 20 * 60_000], [10.0, 11.0])
+    ticks = [
+        Tick(e, p, t, v) for (e, p), (ts, prices) in markets.items() for t, v in zip(ts, prices, strict=True)
+    ]
+    random.Random(4).shuffle(ticks)
+    with app.app_context():
+        for i in range(0, len(ticks), 97):
+            store_ticks(db.session, ticks[i : i + 130])  # batches overlap: some ticks arrive twice
+            db.session.commit()
+        ids = market_ids(db.session, markets)
+    return {ids[key]: value for key, value in markets.items()}
+
+
+def windows(stored):
+    ts = sorted(t for ts, _ in stored.values() for t in ts)
+    lo, hi = ts[0], ts[-1]
+    rng = random.Random(9)
+    edges = [lo, hi + 1, lo // DAY * DAY, (lo // HOUR + 3) * HOUR, (hi // DAY) * DAY, 0, 2**62]
+    chosen = [(0, 2**62), (lo, hi + 1), (lo // DAY * DAY + DAY, hi // DAY * DAY)]
+    for _ in range(40):
+        a, b = sorted(rng.choice([rng.randint(lo - HOUR, hi + HOUR), rng.choice(edges)]) for _ in range(2))
+        chosen.append((a, b))
+    return chosen
+
+
+def test_window_statistics_equal_the_plain_computation(app, stored):
+    with app.app_context():
+        for start, end in windows(stored):
+            combined = {
+                row["market_id"]: row
+                for row in window_summaries(db.session, list(stored), start, end).to_dict("records")
+            }
+            for market_id, (ts, prices) in stored.items():
+                inside = [(t, p) for t, p in zip(ts, prices, strict=True) if start <= t < end]
+                if len(inside) < 3:
+                    with pytest.raises(ValueError, match="statistics need at least 3"):
+                        finish(combined.get(market_id, {"n": 0}))
+                    continue
+                t_in, p_in = zip(*inside, strict=True)
+                assert_matches(finish(combined[market_id]), list(t_in), list(p_in))
+
+
+def test_rollups_hold_every_tick_once_in_hours_and_days(app, stored):
+    from sqlalchemy import func, select
+
+    from cryptocrunch.models import Rollup
+
+    with app.app_context():
+        counts = dict(db.session.execute(select(Rollup.span, func.sum(Rollup.n)).group_by(Rollup.span)).all())
+    total = sum(len(ts) for ts, _ in stored.values())
+    assert counts == {HOUR: total, DAY: total}
