@@ -21,6 +21,9 @@ setup(
         "requests>=2.32",
         "filelock>=3.13",
         "pandas>=2.2",
+        "numpy>=1.26",
+        "flask-smorest>=0.45",
+        "swagger-ui-bundle>=1.1",
     ],
     extras_require={
         "postgres": ["psycopg[binary]>=3.2"],
@@ -31,6 +34,7 @@ setup(
             "hypothesis>=6.100",
             "psycopg[binary]>=3.2",
             "ruff>=0.6",
+            "schemathesis>=4",
         ],
     },
 )

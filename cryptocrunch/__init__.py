@@ -40,9 +40,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from . import db
     from .collector import bp as collector_bp
-    from .views import pages
+    from .views import api, pages
 
     db.init_app(app)
     app.register_blueprint(collector_bp)
     app.register_blueprint(pages.bp)
+    api.init_app(app)
     return app

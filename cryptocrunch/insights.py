@@ -1,0 +1,280 @@
+"""What users ask of their price history: reads through storage, numbers from stats.
+
+Every page and its JSON twin call these same functions. Bad input raises
+``BadRequest`` (a ValueError) with a message naming the parameter; too few
+points raises ``stats``' ValueError; an unknown market raises ``NotFound``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from . import stats, storage
+from .models import Exchange, Market, Tick
+from .sources.base import now_ms
+
+WINDOWS = {"1h": 3_600_000, "24h": 86_400_000, "7d": 7 * 86_400_000, "30d": 30 * 86_400_000, "all": None}
+METRICS = ("volatility", "pct_change", "largest_pct_move", "stdev")
+MAX_POINTS = 10_000
+MAX_RANGE_MS = 20 * 365 * 86_400_000  # explicit ranges longer than 20 years are refused
+
+
+class BadRequest(ValueError):
+    """A parameter is missing or malformed; the message names it."""
+
+
+class NotFound(LookupError):
+    """No such exchange, pair or market."""
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Ticks with start <= ts < end (epoch ms)."""
+
+    start: int
+    end: int
+    name: str
+
+
+def _parse_time(name: str, value: str) -> int:
+    if re.fullmatch(r"-?\d+", value.strip()):
+        return int(value)
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise BadRequest(
+            f"{name} must be ISO 8601 (2024-01-01T00:00:00Z) or epoch ms, got {value!r}"
+        ) from None
+    if parsed.tzinfo is None:
+        raise BadRequest(f"{name} needs a time zone (e.g. a trailing Z for UTC), got {value!r}")
+    return int(parsed.timestamp() * 1000)
+
+
+def resolve_window(window: str | None, start: str | None, end: str | None, now: int | None = None) -> Window:
+    """A named window ending now (default 24h), or an explicit start/end."""
+    if start is None and end is None:
+        name = window or "24h"
+        if name not in WINDOWS:
+            raise BadRequest(f"window must be one of {', '.join(WINDOWS)}, got {name!r}")
+        length = WINDOWS[name]
+        now = now_ms() if now is None else now
+        # Relative windows are open at the end: a tick stamped slightly ahead of our clock still counts.
+        return Window(0 if length is None else now - length, 2**62, name)
+    if window is not None:
+        raise BadRequest("give either window or start/end, not both")
+    lo = _parse_time("start", start) if start is not None else 0
+    hi = _parse_time("end", end) + 1 if end is not None else 2**62
+    if lo >= hi:
+        raise BadRequest(f"start ({start}) must be before end ({end})")
+    if start is not None and end is not None and hi - lo > MAX_RANGE_MS:
+        raise BadRequest("start..end may span at most 20 years")
+    return Window(lo, hi, "custom")
+
+
+def split_pair(pair: str) -> str:
+    """``BTC-USD`` (URL form) or ``BTC/USD`` to the unified ``BTC/USD``."""
+    unified = pair.replace("-", "/").upper()
+    if unified.count("/") != 1 or not all(unified.split("/")):
+        raise BadRequest(f"pair must look like BTC-USD, got {pair!r}")
+    return unified
+
+
+def find_market(session: Session, exchange: str, pair: str) -> int:
+    """The market id of ``pair`` on ``exchange``, or NotFound."""
+    market_id = session.scalar(
+        select(Market.id)
+        .join(Market.exchange)
+        .where(Exchange.name == exchange, Market.pair == split_pair(pair))
+    )
+    if market_id is None:
+        raise NotFound(f"no market {split_pair(pair)} on {exchange}: nothing collected yet")
+    return market_id
+
+
+def _markets(session: Session, exchange: str | None = None, quote: str | None = None) -> pd.DataFrame:
+    query = select(Market.id, Exchange.name, Market.pair).join(Market.exchange).order_by(Market.id)
+    if exchange:
+        query = query.where(Exchange.name == exchange)
+    if quote:
+        query = query.where(Market.pair.like(f"%/{quote.upper()}"))
+    return pd.DataFrame(session.execute(query).all(), columns=["market_id", "exchange", "pair"])
+
+
+def stats_dict(value: stats.Stats) -> dict:
+    """Stats as plain JSON-ready data."""
+    return asdict(value)
+
+
+def market_stats(session: Session, exchange: str, pair: str, window: Window) -> stats.Stats:
+    """Statistics of one market over ``window``."""
+    market_id = find_market(session, exchange, pair)
+    summaries = storage.window_summaries(session, [market_id], window.start, window.end)
+    if summaries.empty:
+        raise ValueError(f"0 ticks in the window; statistics need at least {stats.MIN_POINTS}")
+    return stats.finish(summaries.iloc[0])
+
+
+def rankings(
+    session: Session,
+    metric: str,
+    window: Window,
+    exchange: str | None = None,
+    quote: str | None = None,
+    limit: int = 20,
+    order: str = "desc",
+) -> list[dict]:
+    """Markets ranked by ``metric`` over ``window``: rank 1 is the highest value (the largest
+    |move| for largest_pct_move); ``order="asc"`` lists from the bottom (losers for pct_change)."""
+    if metric not in METRICS:
+        raise BadRequest(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
+    if order not in ("desc", "asc"):
+        raise BadRequest(f"order must be desc or asc, got {order!r}")
+    markets = _markets(session, exchange, quote)
+    summaries = storage.window_summaries(session, markets["market_id"].tolist(), window.start, window.end)
+    rows = []
+    for summary in summaries.to_dict("records"):
+        try:
+            result = stats.finish(summary)
+        except ValueError:
+            continue  # too few ticks in the window to rank
+        value = result.largest_pct_move.value if metric == "largest_pct_move" else getattr(result, metric)
+        rows.append(
+            {
+                "market_id": int(summary["market_id"]),
+                "value": value,
+                "n": result.n,
+                "first_ts": result.first_ts,
+                "last_ts": result.last_ts,
+            }
+        )
+    key = (lambda r: abs(r["value"])) if metric == "largest_pct_move" else (lambda r: r["value"])
+    rows.sort(key=key, reverse=True)
+    names = markets.set_index("market_id")
+    for rank, row in enumerate(rows, start=1):
+        row["rank"] = rank
+        row["exchange"], row["pair"] = names.loc[row.pop("market_id"), ["exchange", "pair"]]
+    if order == "asc":
+        rows.reverse()
+    return rows[:limit]
+
+
+def latest_prices(session: Session, market_ids: Sequence[int]) -> dict[int, Tick]:
+    """The newest tick of each market."""
+    if not market_ids:
+        return {}
+    newest = (
+        select(Tick.market_id, func.max(Tick.ts).label("ts"))
+        .where(Tick.market_id.in_(market_ids))
+        .group_by(Tick.market_id)
+        .subquery()
+    )
+    query = select(Tick).join(newest, (Tick.market_id == newest.c.market_id) & (Tick.ts == newest.c.ts))
+    return {tick.market_id: tick for tick in session.scalars(query)}
+
+
+def pair_across_exchanges(session: Session, pair: str, window: Window) -> dict:
+    """Latest price per exchange, the spread between the highest and lowest, and each one's pct_change."""
+    unified = split_pair(pair)
+    markets = session.execute(
+        select(Market.id, Exchange.name)
+        .join(Market.exchange)
+        .where(Market.pair == unified)
+        .order_by(Exchange.name)
+    ).all()
+    if not markets:
+        raise NotFound(f"no exchange has {unified} yet")
+    ids = [m for m, _ in markets]
+    latest = latest_prices(session, ids)
+    summaries = {
+        int(row["market_id"]): row
+        for row in storage.window_summaries(session, ids, window.start, window.end).to_dict("records")
+    }
+    exchanges = []
+    for market_id, name in markets:
+        tick = latest.get(market_id)
+        summary = summaries.get(market_id)
+        change = None
+        if summary is not None and summary["n"] >= 2:
+            change = 100 * (summary["last"] - summary["first"]) / summary["first"]
+        exchanges.append(
+            {
+                "exchange": name,
+                "last": tick.last if tick else None,
+                "ts": tick.ts if tick else None,
+                "pct_change": change,
+            }
+        )
+    prices = [e["last"] for e in exchanges if e["last"] is not None]
+    high, low = max(prices), min(prices)
+    return {
+        "pair": unified,
+        "window": window.name,
+        "exchanges": exchanges,
+        "spread": {"high": high, "low": low, "absolute": high - low, "pct": 100 * (high - low) / low},
+    }
+
+
+def series(session: Session, exchange: str, pair: str, window: Window, points: int | None) -> list[dict]:
+    """Prices of one market, raw when they fit in ``points``, else one row per time bucket
+    with its min, max and last so spikes survive downsampling."""
+    if points is not None and not 2 <= points <= MAX_POINTS:
+        raise BadRequest(f"points must be between 2 and {MAX_POINTS}, got {points}")
+    market_id = find_market(session, exchange, pair)
+    end = min(window.end, now_ms() + 60_000)
+    ticks = storage.read_prices(session, {market_id: (window.start, end)})
+    if points is None or len(ticks) <= points:
+        return [
+            {"ts": int(t), "last": p, "min": p, "max": p}
+            for t, p in zip(ticks["ts"], ticks["price"], strict=True)
+        ]
+    lo, hi = int(ticks["ts"].iloc[0]), int(ticks["ts"].iloc[-1]) + 1
+    width = math.ceil((hi - lo) / points)
+    bucket = (ticks["ts"] - lo) // width
+    grouped = ticks.groupby(bucket, sort=True)
+    out = pd.DataFrame(
+        {
+            "ts": grouped["ts"].last(),
+            "last": grouped["price"].last(),
+            "min": grouped["price"].min(),
+            "max": grouped["price"].max(),
+        }
+    )
+    return [{"ts": int(r.ts), "last": r.last, "min": r.min, "max": r.max} for r in out.itertuples()]
+
+
+def gaps(session: Session, exchange: str, pair: str, window: Window, interval: float, k: float = 3) -> dict:
+    """Intervals longer than ``k`` x the collection interval with no tick, and coverage % of the window."""
+    if k <= 0:
+        raise BadRequest(f"k must be positive, got {k}")
+    market_id = find_market(session, exchange, pair)
+    now = now_ms()
+    end = min(window.end, now)
+    ticks = storage.read_prices(session, {market_id: (window.start, window.end)})["ts"].to_numpy()
+    start = window.start if window.start > 0 else (int(ticks[0]) if len(ticks) else end)
+    limit = k * interval * 1000
+    edges = np.concatenate([[start], ticks, [max(end, int(ticks[-1]) if len(ticks) else end)]])
+    lengths = np.diff(edges)
+    found = [
+        {"from": int(edges[i]), "to": int(edges[i + 1]), "seconds": float(lengths[i]) / 1000}
+        for i in np.flatnonzero(lengths > limit)
+    ]
+    span = max(edges[-1] - start, 1)
+    missing = sum(g["to"] - g["from"] for g in found)
+    return {
+        "exchange": exchange,
+        "pair": split_pair(pair),
+        "window": window.name,
+        "threshold_seconds": limit / 1000,
+        "gaps": found,
+        "coverage_pct": 100 * (1 - missing / span),
+        "n": len(ticks),
+    }

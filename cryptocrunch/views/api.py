@@ -1,0 +1,401 @@
+"""JSON API under /api/v1, documented by flask-smorest (OpenAPI 3: /api/v1/openapi.json; docs: /api/v1/docs).
+
+Every list endpoint also answers CSV (``?format=csv`` or ``Accept: text/csv``).
+Errors share one envelope: ``{"error": {"status": 404, "message": "..."}}``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import swagger_ui_bundle
+from flask import Response, current_app, request, send_from_directory
+from flask_smorest import Api, Blueprint, abort
+from marshmallow import Schema, fields, validate
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter
+
+from .. import insights, storage
+from ..db import db
+from ..models import Exchange, Market
+
+PREFIX = "/api/v1"
+
+
+# -- the error envelope ---------------------------------------------------------
+
+
+class ErrorBody(Schema):
+    status = fields.Int(required=True)
+    message = fields.Str(required=True)
+
+
+class ErrorSchema(Schema):
+    error = fields.Nested(ErrorBody, required=True)
+
+
+class CryptoApi(Api):
+    """flask-smorest's Api with our error envelope, for API paths only."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error: HTTPException):
+        if not request.path.startswith(PREFIX):
+            return error  # pages keep Flask's own error pages
+        data = getattr(error, "data", None) or {}
+        message = data.get("message") or error.description
+        messages = data.get("messages")
+        if messages:  # webargs validation: name each bad parameter
+            details = [
+                f"{name}: {' '.join(map(str, errs))}"
+                for loc in messages.values()
+                for name, errs in loc.items()
+            ]
+            message = "; ".join(details)
+        response = current_app.json.response({"error": {"status": error.code, "message": message}})
+        response.status_code = error.code
+        return response
+
+
+class PairConverter(BaseConverter):
+    """A pair in URL form, ``BTC-USD``."""
+
+    regex = r"[A-Za-z0-9.]+-[A-Za-z0-9.]+"
+
+
+def _pair_schema(_converter: BaseConverter) -> dict:
+    return {"type": "string", "pattern": f"^{PairConverter.regex}$", "example": "BTC-USD"}
+
+
+api = CryptoApi()
+bp = Blueprint("api", __name__, url_prefix=PREFIX, description="Prices, statistics and rankings")
+
+
+# -- parameters ---------------------------------------------------------------
+
+
+class FormatArgs(Schema):
+    format = fields.Str(validate=validate.OneOf(["json", "csv"]), metadata={"description": "csv for CSV"})
+
+
+class WindowArgs(Schema):
+    window = fields.Str(
+        validate=validate.OneOf(list(insights.WINDOWS)), metadata={"description": "default 24h; or start/end"}
+    )
+    start = fields.Str(metadata={"description": "ISO 8601 with time zone, or epoch ms"})
+    end = fields.Str(metadata={"description": "ISO 8601 with time zone, or epoch ms (inclusive)"})
+
+
+class PricesArgs(WindowArgs, FormatArgs):
+    points = fields.Int(
+        validate=validate.Range(2, insights.MAX_POINTS),
+        metadata={"description": "downsample to at most this many points (min/max/last per bucket)"},
+    )
+
+
+class RankingArgs(WindowArgs, FormatArgs):
+    metric = fields.Str(load_default="volatility", validate=validate.OneOf(insights.METRICS))
+    exchange = fields.Str()
+    quote = fields.Str()
+    limit = fields.Int(load_default=20, validate=validate.Range(1, 1000))
+    order = fields.Str(
+        load_default="desc",
+        validate=validate.OneOf(["desc", "asc"]),
+        metadata={"description": "asc for losers"},
+    )
+
+
+class GapArgs(WindowArgs, FormatArgs):
+    k = fields.Float(load_default=3.0, validate=validate.Range(min=0, min_inclusive=False))
+
+
+class RunArgs(FormatArgs):
+    limit = fields.Int(load_default=50, validate=validate.Range(1, 1000))
+    source = fields.Str()
+
+
+# -- responses ----------------------------------------------------------------
+
+
+class ExchangeOut(Schema):
+    exchange = fields.Str(required=True)
+    markets = fields.Int(required=True)
+
+
+class MarketOut(Schema):
+    exchange = fields.Str(required=True)
+    pair = fields.Str(required=True)
+    ts = fields.Int(allow_none=True, required=True)
+    last = fields.Float(allow_none=True, required=True)
+    bid = fields.Float(allow_none=True, required=True)
+    ask = fields.Float(allow_none=True, required=True)
+
+
+class PricePoint(Schema):
+    ts = fields.Int(required=True)
+    last = fields.Float(required=True)
+    min = fields.Float(required=True)
+    max = fields.Float(required=True)
+
+
+class MoveOut(Schema):
+    value = fields.Float(required=True)
+    ts_from = fields.Int(required=True)
+    ts_to = fields.Int(required=True)
+
+
+class StatsOut(Schema):
+    exchange = fields.Str(required=True)
+    pair = fields.Str(required=True)
+    window = fields.Str(required=True)
+    n = fields.Int(required=True)
+    first_ts = fields.Int(required=True)
+    last_ts = fields.Int(required=True)
+    first = fields.Float(required=True)
+    last = fields.Float(required=True)
+    min = fields.Float(required=True)
+    max = fields.Float(required=True)
+    stdev = fields.Float(required=True)
+    volatility = fields.Float(required=True)
+    largest_delta = fields.Nested(MoveOut, required=True)
+    largest_pct_move = fields.Nested(MoveOut, required=True)
+    pct_change = fields.Float(required=True)
+
+
+class RankingRow(Schema):
+    rank = fields.Int(required=True)
+    exchange = fields.Str(required=True)
+    pair = fields.Str(required=True)
+    value = fields.Float(required=True)
+    n = fields.Int(required=True)
+    first_ts = fields.Int(required=True)
+    last_ts = fields.Int(required=True)
+
+
+class PairExchange(Schema):
+    exchange = fields.Str(required=True)
+    last = fields.Float(allow_none=True, required=True)
+    ts = fields.Int(allow_none=True, required=True)
+    pct_change = fields.Float(allow_none=True, required=True)
+
+
+class Spread(Schema):
+    high = fields.Float(required=True)
+    low = fields.Float(required=True)
+    absolute = fields.Float(required=True)
+    pct = fields.Float(required=True)
+
+
+class PairOut(Schema):
+    pair = fields.Str(required=True)
+    window = fields.Str(required=True)
+    exchanges = fields.List(fields.Nested(PairExchange), required=True)
+    spread = fields.Nested(Spread, required=True)
+
+
+class Gap(Schema):
+    from_ = fields.Int(required=True, data_key="from", attribute="from")
+    to = fields.Int(required=True)
+    seconds = fields.Float(required=True)
+
+
+class RunOut(Schema):
+    source = fields.Str(required=True)
+    started = fields.Int(required=True)
+    finished = fields.Int(required=True)
+    status = fields.Str(required=True)
+    stored = fields.Int(required=True)
+    duplicates = fields.Int(required=True)
+    rejected = fields.Int(required=True)
+    retries = fields.Int(required=True)
+    error = fields.Str(allow_none=True, required=True)
+    cooldown_until = fields.Int(allow_none=True, required=True)
+
+
+CSV_RESPONSE = {
+    "description": "rows as JSON, or as CSV with format=csv or Accept: text/csv",
+    "content_type": "text/csv",
+    "schema": {"type": "string"},
+    "success": True,
+}
+
+
+def _wants_csv(args: dict) -> bool:
+    if args.get("format"):
+        return args["format"] == "csv"
+    best = request.accept_mimetypes.best_match(["application/json", "text/csv"])
+    return (
+        best == "text/csv"
+        and request.accept_mimetypes["text/csv"] > request.accept_mimetypes["application/json"]
+    )
+
+
+def _rows(data: Any, schema: Schema, args: dict, name: str) -> Any:
+    """Return ``data`` for flask-smorest to serialise, or the same rows as a CSV response."""
+    if not _wants_csv(args):
+        return data
+    rows = schema.dump(data, many=True)
+    out = io.StringIO()
+    fieldnames = [f.data_key or name for name, f in schema.dump_fields.items()]
+    writer = csv.DictWriter(out, fieldnames=fieldnames, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return Response(
+        out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": f'inline; filename="{name}.csv"'}
+    )
+
+
+def _window(args: dict) -> insights.Window:
+    try:
+        return insights.resolve_window(args.get("window"), args.get("start"), args.get("end"))
+    except insights.BadRequest as error:
+        abort(400, message=str(error))
+
+
+def _call(fn, *args, **kwargs):
+    """Run an insights function; unknown names are 404s, impossible requests 400/422."""
+    try:
+        return fn(*args, **kwargs)
+    except insights.NotFound as error:
+        abort(404, message=str(error))
+    except insights.BadRequest as error:
+        abort(400, message=str(error))
+    except ValueError as error:  # too few ticks in the window
+        abort(422, message=str(error))
+
+
+# -- endpoints ----------------------------------------------------------------
+
+
+@bp.get("/exchanges")
+@bp.arguments(FormatArgs, location="query")
+@bp.response(200, ExchangeOut(many=True))
+@bp.alt_response(200, **CSV_RESPONSE)
+def exchanges(args):
+    """Exchanges with stored markets."""
+    rows = db.session.execute(
+        select(Exchange.name, db.func.count(Market.id))
+        .join(Market.exchange)
+        .group_by(Exchange.name)
+        .order_by(Exchange.name)
+    ).all()
+    data = [{"exchange": name, "markets": count} for name, count in rows]
+    return _rows(data, ExchangeOut(), args, "exchanges")
+
+
+@bp.get("/markets")
+@bp.arguments(FormatArgs, location="query")
+@bp.response(200, MarketOut(many=True))
+@bp.alt_response(200, **CSV_RESPONSE)
+def markets(args):
+    """Every market with its latest tick."""
+    data = [
+        {"exchange": e, "pair": p, "ts": t.ts, "last": t.last, "bid": t.bid, "ask": t.ask}
+        for e, p, t in storage.latest_ticks(db.session)
+    ]
+    return _rows(data, MarketOut(), args, "markets")
+
+
+@bp.get("/markets/<exchange>/<pair:pair>/prices")
+@bp.arguments(PricesArgs, location="query")
+@bp.response(200, PricePoint(many=True))
+@bp.alt_response(200, **CSV_RESPONSE)
+def prices(args, exchange, pair):
+    """Prices of one market over a window; ``points`` downsamples keeping min/max/last per bucket."""
+    data = _call(insights.series, db.session, exchange, pair, _window(args), args.get("points"))
+    return _rows(data, PricePoint(), args, f"{exchange}-{pair}-prices")
+
+
+@bp.get("/markets/<exchange>/<pair:pair>/stats")
+@bp.arguments(WindowArgs, location="query")
+@bp.response(200, StatsOut)
+def market_stats(args, exchange, pair):
+    """Statistics of one market over a window (definitions in the README)."""
+    window = _window(args)
+    result = _call(insights.market_stats, db.session, exchange, pair, window)
+    return {
+        "exchange": exchange,
+        "pair": insights.split_pair(pair),
+        "window": window.name,
+        **insights.stats_dict(result),
+    }
+
+
+@bp.get("/markets/<exchange>/<pair:pair>/gaps")
+@bp.arguments(GapArgs, location="query")
+@bp.response(200, Gap(many=True))
+@bp.alt_response(200, **CSV_RESPONSE)
+def market_gaps(args, exchange, pair):
+    """Intervals with no tick for longer than k x the collection interval."""
+    interval = float(current_app.config["COLLECT_INTERVAL"])
+    result = _call(insights.gaps, db.session, exchange, pair, _window(args), interval, args["k"])
+    return _rows(result["gaps"], Gap(), args, f"{exchange}-{pair}-gaps")
+
+
+@bp.get("/rankings")
+@bp.arguments(RankingArgs, location="query")
+@bp.response(200, RankingRow(many=True))
+@bp.alt_response(200, **CSV_RESPONSE)
+def rankings(args):
+    """Markets ranked by a metric over a window (rank 1 = highest)."""
+    data = _call(
+        insights.rankings,
+        db.session,
+        args["metric"],
+        _window(args),
+        exchange=args.get("exchange"),
+        quote=args.get("quote"),
+        limit=args["limit"],
+        order=args["order"],
+    )
+    return _rows(data, RankingRow(), args, "rankings")
+
+
+@bp.get("/pairs/<pair:pair>")
+@bp.arguments(WindowArgs, location="query")
+@bp.response(200, PairOut)
+def pair(args, pair):
+    """One pair across exchanges: latest prices, their spread, and each exchange's pct_change."""
+    return _call(insights.pair_across_exchanges, db.session, pair, _window(args))
+
+
+@bp.get("/runs")
+@bp.arguments(RunArgs, location="query")
+@bp.response(200, RunOut(many=True))
+@bp.alt_response(200, **CSV_RESPONSE)
+def runs(args):
+    """Recent collection runs, newest first: collector health per source."""
+    data = storage.recent_runs(db.session, limit=args["limit"], source=args.get("source"))
+    return _rows(data, RunOut(), args, "runs")
+
+
+@bp.after_request
+def conditional(response: Response) -> Response:
+    """ETag on every successful GET, so an unchanged refresh costs a 304."""
+    if request.method == "GET" and response.status_code == 200:
+        response.add_etag()
+        response.headers["Cache-Control"] = "no-cache"
+        response.make_conditional(request)
+    return response
+
+
+def init_app(app) -> None:
+    """Register the API, its OpenAPI document and the offline docs page."""
+    app.config.setdefault("API_TITLE", "cryptocrunch")
+    app.config.setdefault("API_VERSION", "v1")
+    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_URL_PREFIX", PREFIX)
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", f"{PREFIX}/docs/assets/")
+    app.url_map.converters["pair"] = PairConverter
+    api.init_app(app)
+    api.register_converter(PairConverter, _pair_schema)
+    api.register_blueprint(bp)
+
+    @app.get(f"{PREFIX}/docs/assets/<path:filename>")
+    def swagger_assets(filename):
+        return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)
