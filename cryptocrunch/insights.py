@@ -7,7 +7,6 @@ points raises ``stats``' ValueError; an unknown market raises ``NotFound``.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -223,32 +222,66 @@ def pair_across_exchanges(session: Session, pair: str, window: Window) -> dict:
     }
 
 
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _buckets(points: pd.DataFrame, base: int, width: int) -> list[dict]:
+    """Group rows (ts, last, min, max; sorted by ts) into time buckets of ``width`` ms."""
+    grouped = points.groupby((points["ts"] - base) // width, sort=True)
+    out = pd.DataFrame(
+        {
+            "ts": grouped["ts"].last(),
+            "last": grouped["last"].last(),
+            "min": grouped["min"].min(),
+            "max": grouped["max"].max(),
+        }
+    )
+    return [{"ts": int(r.ts), "last": r.last, "min": r.min, "max": r.max} for r in out.itertuples()]
+
+
 def series(session: Session, exchange: str, pair: str, window: Window, points: int | None) -> list[dict]:
-    """Prices of one market, raw when they fit in ``points``, else one row per time bucket
-    with its min, max and last so spikes survive downsampling."""
+    """Prices of one market: raw when they fit in ``points``, else one row per time bucket with
+    its min, max and last, so spikes survive downsampling. Long ranges read hour rollups."""
     if points is not None and not 2 <= points <= MAX_POINTS:
         raise BadRequest(f"points must be between 2 and {MAX_POINTS}, got {points}")
     market_id = find_market(session, exchange, pair)
-    end = min(window.end, now_ms() + 60_000)
-    ticks = storage.read_prices(session, {market_id: (window.start, end)})
-    if points is None or len(ticks) <= points:
+    summary = storage.window_summaries(session, [market_id], window.start, window.end)
+    if summary.empty:
+        return []
+    first, last = int(summary["first_ts"].iloc[0]), int(summary["last_ts"].iloc[0])
+    if points is None or int(summary["n"].iloc[0]) <= points:
+        ticks = storage.read_prices(session, {market_id: (first, last + 1)})
         return [
             {"ts": int(t), "last": p, "min": p, "max": p}
             for t, p in zip(ticks["ts"], ticks["price"], strict=True)
         ]
-    lo, hi = int(ticks["ts"].iloc[0]), int(ticks["ts"].iloc[-1]) + 1
-    width = math.ceil((hi - lo) / points)
-    bucket = (ticks["ts"] - lo) // width
-    grouped = ticks.groupby(bucket, sort=True)
-    out = pd.DataFrame(
-        {
-            "ts": grouped["ts"].last(),
-            "last": grouped["price"].last(),
-            "min": grouped["price"].min(),
-            "max": grouped["price"].max(),
-        }
+    width = _ceil_div(last + 1 - first, points)
+    if width < storage.HOUR:  # a short range: bucket the raw ticks
+        ticks = storage.read_prices(session, {market_id: (first, last + 1)})
+        frame = pd.DataFrame(
+            {"ts": ticks["ts"], "last": ticks["price"], "min": ticks["price"], "max": ticks["price"]}
+        )
+        return _buckets(frame, first, width)
+    # Whole hours from the rollups, raw ticks only in the partial hours at both ends.
+    base = first // storage.HOUR * storage.HOUR
+    width = _ceil_div(_ceil_div(last + 1 - base, points), storage.HOUR) * storage.HOUR
+    hour_lo, hour_hi = (
+        _ceil_div(first, storage.HOUR) * storage.HOUR,
+        (last + 1) // storage.HOUR * storage.HOUR,
     )
-    return [{"ts": int(r.ts), "last": r.last, "min": r.min, "max": r.max} for r in out.itertuples()]
+    hours = storage.read_rollups(
+        session, storage.HOUR, {market_id: (hour_lo, hour_hi)}, ("last_ts", "last", "min", "max")
+    ).rename(columns={"last_ts": "ts"})
+    edges = (
+        storage.read_prices(session, {market_id: (first, hour_lo)}),
+        storage.read_prices(session, {market_id: (hour_hi, last + 1)}),
+    )
+    raw = [
+        pd.DataFrame({"ts": e["ts"], "last": e["price"], "min": e["price"], "max": e["price"]}) for e in edges
+    ]
+    frame = pd.concat([raw[0], hours, raw[1]], ignore_index=True).astype({"ts": "int64"})
+    return _buckets(frame, base, width)
 
 
 def gaps(session: Session, exchange: str, pair: str, window: Window, interval: float, k: float = 3) -> dict:

@@ -205,27 +205,31 @@ def read_prices(session: Session, ranges: dict[int, tuple[int, int]]) -> pd.Data
     )
 
 
-def _read_rollups(session: Session, span: int, ranges: dict[int, tuple[int, int]]) -> pd.DataFrame:
-    """Rollup rows of one span whose bucket lies within each market's [low, high), in order."""
-    columns = [getattr(Rollup, c) for c in ROLLUP_COLUMNS]
+def read_rollups(
+    session: Session,
+    span: int,
+    ranges: dict[int, tuple[int, int]],
+    columns: Sequence[str] = ROLLUP_COLUMNS,
+) -> pd.DataFrame:
+    """Rollup rows of one span whose bucket lies within each market's [low, high), by market and start.
+
+    Values come back as float64, which holds every ms timestamp and count
+    exactly; None (a bucket without returns) becomes NaN.
+    """
     query = (
-        select(*columns)
+        select(*(getattr(Rollup, c) for c in columns))
         .where(Rollup.span == span)
         .where(
             or_(
                 *(
-                    and_(Rollup.market_id == m, Rollup.start >= lo, Rollup.start + span <= hi)
+                    and_(Rollup.market_id == m, Rollup.start >= lo, Rollup.start <= hi - span)
                     for m, (lo, hi) in ranges.items()
                 )
             )
         )
         .order_by(Rollup.market_id, Rollup.start)
     )
-    rows = session.execute(query).all()
-    # float64 holds every ms timestamp and count exactly; None (no returns yet) becomes NaN
-    return pd.DataFrame(
-        np.array(rows, dtype="float64").reshape(-1, len(ROLLUP_COLUMNS)), columns=ROLLUP_COLUMNS
-    )
+    return pd.DataFrame(_fetch_floats(session, query, len(columns)), columns=list(columns))
 
 
 _INTEGER = frozenset(
@@ -256,7 +260,7 @@ def refresh_rollups(session: Session, spans: dict[int, tuple[int, int]]) -> None
     _write_rollups(session, HOUR, finer)
     for fine, coarse in itertools.pairwise(SPANS):
         ranges = {m: (_floor(lo, coarse), _floor(hi - 1, coarse) + coarse) for m, (lo, hi) in ranges.items()}
-        parts = _read_rollups(session, fine, ranges)
+        parts = read_rollups(session, fine, ranges)
         parts["bucket"] = parts["start"] // coarse * coarse
         merged = stats.combine(parts, ["market_id", "bucket"]).rename(columns={"bucket": "start"})
         _write_rollups(session, coarse, merged)
@@ -275,13 +279,13 @@ def window_summaries(session: Session, market_ids: Sequence[int], start: int, en
     if hour_lo < hour_hi:
         day_lo, day_hi = -(-hour_lo // DAY) * DAY, hour_hi // DAY * DAY
         if day_lo < day_hi:
-            parts.append(_read_rollups(session, DAY, dict.fromkeys(market_ids, (day_lo, day_hi))))
+            parts.append(read_rollups(session, DAY, dict.fromkeys(market_ids, (day_lo, day_hi))))
             hour_ranges = [(hour_lo, day_lo), (day_hi, hour_hi)]
         else:
             hour_ranges = [(hour_lo, hour_hi)]
         for lo, hi in hour_ranges:
             if lo < hi:
-                parts.append(_read_rollups(session, HOUR, dict.fromkeys(market_ids, (lo, hi))))
+                parts.append(read_rollups(session, HOUR, dict.fromkeys(market_ids, (lo, hi))))
         raw_ranges = [(start, hour_lo), (hour_hi, end)]
     else:
         raw_ranges = [(start, end)]

@@ -7,6 +7,7 @@ import pytest
 from test_stats import assert_matches
 
 from cryptocrunch.db import db
+from cryptocrunch.models import Market
 from cryptocrunch.sources.base import Tick
 from cryptocrunch.stats import finish
 from cryptocrunch.storage import DAY, HOUR, market_ids, store_ticks, window_summaries
@@ -79,3 +80,25 @@ def test_rollups_hold_every_tick_once_in_hours_and_days(app, stored):
         counts = dict(db.session.execute(select(Rollup.span, func.sum(Rollup.n)).group_by(Rollup.span)).all())
     total = sum(len(ts) for ts, _ in stored.values())
     assert counts == {HOUR: total, DAY: total}
+
+
+@pytest.mark.parametrize("points", [3, 10, 50])
+def test_long_series_downsample_from_rollups_keeps_every_bucket_extreme(app, stored, points):
+    from cryptocrunch.insights import resolve_window, series
+
+    longest = max(stored, key=lambda m: len(stored[m][0]))
+    ts, prices = stored[longest]
+    with app.app_context():
+        market = db.session.get(Market, longest)
+        exchange, pair = market.exchange.name, market.pair
+        out = series(db.session, exchange, pair, resolve_window("all", None, None), points)
+    assert 1 < len(out) <= points
+    assert min(p["min"] for p in out) == min(prices)
+    assert max(p["max"] for p in out) == max(prices)
+    assert (out[-1]["ts"], out[-1]["last"]) == (ts[-1], prices[-1])
+    # each bucket's extremes are those of the raw ticks between the previous bucket's last tick and its own
+    previous = -1
+    for point in out:
+        inside = [p for t, p in zip(ts, prices, strict=True) if previous < t <= point["ts"]]
+        assert (point["min"], point["max"], point["last"]) == (min(inside), max(inside), inside[-1])
+        previous = point["ts"]
