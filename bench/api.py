@@ -92,7 +92,9 @@ def tick_batches(markets: int, per_market: int, batch_minutes: int, seed: int = 
             for m, (exchange, pair) in enumerate(names):
                 prices[m] *= 1 + rng.gauss(0, 0.001)
                 price = prices[m]
-                batch.append(Tick(exchange, pair, ts, price, price * 0.9995, price * 1.0005, 1.5, 1.5 * price))
+                batch.append(
+                    Tick(exchange, pair, ts, price, price * 0.9995, price * 1.0005, 1.5, 1.5 * price)
+                )
         yield batch
 
 
@@ -128,7 +130,9 @@ def chart_body(uri: str, instance: Path, path: str) -> bytes:
         response = app.test_client().get(path)
         db.engine.dispose()
     if response.status_code != 200:
-        raise RuntimeError(f"chart request answered {response.status_code}: {response.get_data(as_text=True)}")
+        raise RuntimeError(
+            f"chart request answered {response.status_code}: {response.get_data(as_text=True)}"
+        )
     points = json.loads(response.data)
     if not 0 < len(points) <= CHART_POINTS:
         raise RuntimeError(f"chart request returned {len(points)} points, want 1..{CHART_POINTS}")
@@ -258,10 +262,18 @@ def check_tools() -> None:
         sys.exit(f"missing: {', '.join(missing)}; pip install gunicorn, apt-get install wrk")
 
 
+def warn_if_busy() -> None:
+    """Other CPU load skews the numbers (wrk and both servers already share the cores)."""
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        print(f"warning: 1-minute load average is {load:.2f} before starting: something else is running")
+
+
 def benchmark(args: argparse.Namespace, workdir: Path, servers: list[Server]) -> bool:
     instance = workdir / "instance"
     uri = f"sqlite:///{workdir / 'bench.sqlite'}"
     total = args.markets * args.ticks
+    warn_if_busy()
     print(f"writing {args.markets} markets x {args.ticks:,} ticks = {total:,} ticks with store_ticks ...")
     seconds = build_database(uri, instance, args.markets, args.ticks, args.batch_minutes)
     print(f"database built in {seconds:.1f} s ({total / seconds:,.0f} ticks/s)")

@@ -157,10 +157,12 @@ def rankings(
         )
     key = (lambda r: abs(r["value"])) if metric == "largest_pct_move" else (lambda r: r["value"])
     rows.sort(key=key, reverse=True)
-    names = markets.set_index("market_id")
+    names = dict(
+        zip(markets["market_id"], zip(markets["exchange"], markets["pair"], strict=True), strict=True)
+    )
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
-        row["exchange"], row["pair"] = names.loc[row.pop("market_id"), ["exchange", "pair"]]
+        row["exchange"], row["pair"] = names[row.pop("market_id")]
     if order == "asc":
         rows.reverse()
     return rows[:limit]

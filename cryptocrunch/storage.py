@@ -21,8 +21,9 @@ from .sources.base import Tick as TickValue
 
 HOUR = 3_600_000
 DAY = 86_400_000
-#: Rollup bucket sizes, finest first: each is built from the one before it.
-SPANS = (HOUR, DAY)
+WEEK = 7 * DAY
+#: Rollup bucket sizes, finest first: each is built from the one before it and divides the next.
+SPANS = (HOUR, DAY, WEEK)
 ROLLUP_COLUMNS = ("market_id", "span", "start", *stats.SUMMARY_COLUMNS)
 
 TICK_COLUMNS = ("market_id", "ts", "last", "bid", "ask", "base_volume", "quote_volume")
@@ -164,6 +165,25 @@ def _floor(ts: int, span: int) -> int:
     return ts // span * span
 
 
+def _ranges(
+    market: sa.ColumnElement, ts: sa.ColumnElement, ranges: dict[int, tuple[int, int]], width: int
+) -> sa.ColumnElement[bool]:
+    """market in ranges and low <= ts <= high - width, for each market's [low, high).
+
+    Markets that share one range become a single IN list, which compiles and
+    plans far faster than one OR branch per market.
+    """
+    by_range: dict[tuple[int, int], list[int]] = {}
+    for market_id, bounds in ranges.items():
+        by_range.setdefault(bounds, []).append(market_id)
+    return or_(
+        *(
+            and_(market.in_(ids) if len(ids) > 1 else market == ids[0], ts >= lo, ts <= hi - width)
+            for (lo, hi), ids in by_range.items()
+        )
+    )
+
+
 def _fetch_floats(session: Session, query: sa.Select, width: int) -> np.ndarray:
     """Run ``query`` on the session's connection and return its rows as a float64 array.
 
@@ -171,7 +191,7 @@ def _fetch_floats(session: Session, query: sa.Select, width: int) -> np.ndarray:
     SQLAlchemy Row costs more than the query itself.
     """
     conn = session.connection()
-    compiled = query.compile(dialect=conn.dialect)
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     params = compiled.construct_params()
     if compiled.positional:
         params = tuple(params[name] for name in compiled.positiontup)
@@ -194,9 +214,7 @@ def read_prices(session: Session, ranges: dict[int, tuple[int, int]]) -> pd.Data
         )
     query = (
         select(Tick.market_id, Tick.ts, Tick.last)
-        .where(
-            or_(*(and_(Tick.market_id == m, Tick.ts >= lo, Tick.ts < hi) for m, (lo, hi) in ranges.items()))
-        )
+        .where(_ranges(Tick.market_id, Tick.ts, ranges, 1))
         .order_by(Tick.market_id, Tick.ts)
     )
     data = _fetch_floats(session, query, 3)
@@ -218,15 +236,7 @@ def read_rollups(
     """
     query = (
         select(*(getattr(Rollup, c) for c in columns))
-        .where(Rollup.span == span)
-        .where(
-            or_(
-                *(
-                    and_(Rollup.market_id == m, Rollup.start >= lo, Rollup.start <= hi - span)
-                    for m, (lo, hi) in ranges.items()
-                )
-            )
-        )
+        .where(Rollup.span == span, _ranges(Rollup.market_id, Rollup.start, ranges, span))
         .order_by(Rollup.market_id, Rollup.start)
     )
     return pd.DataFrame(_fetch_floats(session, query, len(columns)), columns=list(columns))
@@ -266,32 +276,35 @@ def refresh_rollups(session: Session, spans: dict[int, tuple[int, int]]) -> None
         _write_rollups(session, coarse, merged)
 
 
+def cover(start: int, end: int, spans: Sequence[int] = SPANS) -> list[tuple[int, int, int]]:
+    """Cut [start, end) into (span, low, high) pieces: the coarsest whole buckets that fit, finer
+    ones towards the edges, and span 0 (raw ticks) only inside the finest partial buckets."""
+    if start >= end:
+        return []
+    if not spans:
+        return [(0, start, end)]
+    span = spans[-1]
+    low, high = -(-start // span) * span, end // span * span
+    if low >= high:
+        return cover(start, end, spans[:-1])
+    return [*cover(start, low, spans[:-1]), (span, low, high), *cover(high, end, spans[:-1])]
+
+
 def window_summaries(session: Session, market_ids: Sequence[int], start: int, end: int) -> pd.DataFrame:
     """One combined summary per market over its ticks with start <= ts < end (``stats.finish`` -> Stats).
 
-    Reads whole days and hours from the rollups and raw ticks only in the partial
-    hours at the two edges, so the cost does not grow with the window.
+    Reads whole buckets from the rollups and raw ticks only in the partial hours
+    at the two edges, so the cost hardly grows with the window.
     """
     if not market_ids:
         return pd.DataFrame(columns=["market_id", *stats.SUMMARY_COLUMNS])
-    hour_lo, hour_hi = -(-start // HOUR) * HOUR, end // HOUR * HOUR
     parts = []
-    if hour_lo < hour_hi:
-        day_lo, day_hi = -(-hour_lo // DAY) * DAY, hour_hi // DAY * DAY
-        if day_lo < day_hi:
-            parts.append(read_rollups(session, DAY, dict.fromkeys(market_ids, (day_lo, day_hi))))
-            hour_ranges = [(hour_lo, day_lo), (day_hi, hour_hi)]
+    for span, low, high in cover(start, end):
+        ranges = dict.fromkeys(market_ids, (low, high))
+        if span:
+            parts.append(read_rollups(session, span, ranges))
         else:
-            hour_ranges = [(hour_lo, hour_hi)]
-        for lo, hi in hour_ranges:
-            if lo < hi:
-                parts.append(read_rollups(session, HOUR, dict.fromkeys(market_ids, (lo, hi))))
-        raw_ranges = [(start, hour_lo), (hour_hi, end)]
-    else:
-        raw_ranges = [(start, end)]
-    for lo, hi in raw_ranges:
-        if lo < hi:
-            ticks = read_prices(session, dict.fromkeys(market_ids, (lo, hi)))
+            ticks = read_prices(session, ranges)
             if len(ticks):
                 parts.append(stats.summarize(ticks, ["market_id"]))
     parts = [p for p in parts if len(p)]

@@ -10,7 +10,7 @@ from cryptocrunch.db import db
 from cryptocrunch.models import Market
 from cryptocrunch.sources.base import Tick
 from cryptocrunch.stats import finish
-from cryptocrunch.storage import DAY, HOUR, market_ids, store_ticks, window_summaries
+from cryptocrunch.storage import DAY, HOUR, WEEK, cover, market_ids, store_ticks, window_summaries
 
 START = 1_700_000_000_000 // DAY * DAY + 5 * HOUR + 17 * 60_000  # not on a bucket edge
 
@@ -24,9 +24,9 @@ def series(seed, n, step_ms):
 
 @pytest.fixture
 def stored(app):
-    """Three markets of ticks over ~4 days, written in shuffled, overlapping batches."""
+    """Three markets of ticks over ~15 days, written in shuffled, overlapping batches."""
     markets = {
-        ("kraken", "BTC/USD"): series(1, 700, 8 * 60_000),
+        ("kraken", "BTC/USD"): series(1, 1100, 20 * 60_000),
         ("binance", "ETH/USDT"): series(2, 400, 15 * 60_000),
     }
     markets["coinbase", "SOL/USD"] = ([START + 10 * 60_000, START + 20 * 60_000], [10.0, 11.0])
@@ -46,8 +46,22 @@ def windows(stored):
     ts = sorted(t for ts, _ in stored.values() for t in ts)
     lo, hi = ts[0], ts[-1]
     rng = random.Random(9)
-    edges = [lo, hi + 1, lo // DAY * DAY, (lo // HOUR + 3) * HOUR, (hi // DAY) * DAY, 0, 2**62]
-    chosen = [(0, 2**62), (lo, hi + 1), (lo // DAY * DAY + DAY, hi // DAY * DAY)]
+    edges = [
+        lo,
+        hi + 1,
+        lo // DAY * DAY,
+        (lo // HOUR + 3) * HOUR,
+        (hi // DAY) * DAY,
+        lo // WEEK * WEEK + WEEK,
+        0,
+        2**62,
+    ]
+    chosen = [
+        (0, 2**62),
+        (lo, hi + 1),
+        (lo // DAY * DAY + DAY, hi // DAY * DAY),
+        (lo // WEEK * WEEK + WEEK, hi),
+    ]
     for _ in range(40):
         a, b = sorted(rng.choice([rng.randint(lo - HOUR, hi + HOUR), rng.choice(edges)]) for _ in range(2))
         chosen.append((a, b))
@@ -79,7 +93,23 @@ def test_rollups_hold_every_tick_once_in_hours_and_days(app, stored):
     with app.app_context():
         counts = dict(db.session.execute(select(Rollup.span, func.sum(Rollup.n)).group_by(Rollup.span)).all())
     total = sum(len(ts) for ts, _ in stored.values())
-    assert counts == {HOUR: total, DAY: total}
+    assert counts == {HOUR: total, DAY: total, WEEK: total}
+
+
+def test_cover_uses_the_coarsest_whole_buckets_and_raw_ticks_only_at_the_edges():
+    start, end = 3 * WEEK - 2 * DAY - 5 * HOUR - 7, 5 * WEEK + DAY + 2 * HOUR + 9
+    pieces = cover(start, end)
+    assert pieces == [
+        (0, start, 3 * WEEK - 2 * DAY - 5 * HOUR),
+        (HOUR, 3 * WEEK - 2 * DAY - 5 * HOUR, 3 * WEEK - 2 * DAY),
+        (DAY, 3 * WEEK - 2 * DAY, 3 * WEEK),
+        (WEEK, 3 * WEEK, 5 * WEEK),
+        (DAY, 5 * WEEK, 5 * WEEK + DAY),
+        (HOUR, 5 * WEEK + DAY, 5 * WEEK + DAY + 2 * HOUR),
+        (0, 5 * WEEK + DAY + 2 * HOUR, end),
+    ]
+    assert cover(10, 20) == [(0, 10, 20)]
+    assert cover(5, 5) == []
 
 
 @pytest.mark.parametrize("points", [3, 10, 50])

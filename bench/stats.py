@@ -1,0 +1,156 @@
+"""Statistics benchmark: rankings, one market's statistics and a downsampled long series, read
+through cryptocrunch's rollups, against baselines that scan the same rows.
+
+    .venv/bin/python bench/stats.py [--markets 200] [--ticks 50000] [--big 1000000] [--repeat 7] [--db PATH]
+
+Builds (or reuses, with --db) a SQLite database of --markets markets x --ticks ticks one minute
+apart plus one market of --big ticks ending at the same time, written through storage.store_ticks
+(the collector's path, rollups included). Then, in one run, times the project's answers (median
+of --repeat) and the baselines: a naive SQL window-function query, pandas read_sql + compute (each
+run once: they take seconds), and DuckDB scanning the same rows loaded in memory (median of 3).
+The bars from the issue are checked; the exit status is 1 when one fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from cryptocrunch import create_app, insights
+from cryptocrunch.db import db, init_db
+from cryptocrunch.sources.base import Tick
+from cryptocrunch.storage import store_ticks
+
+START = 1_700_000_000_000 // 3_600_000 * 3_600_000
+MINUTE = 60_000
+
+NAIVE_SQL = """
+WITH r AS (
+  SELECT market_id, ln(last / lag(last) OVER (PARTITION BY market_id ORDER BY ts)) AS r
+  FROM tick WHERE ts >= {start}
+)
+SELECT market_id, sqrt((sum(r * r) - sum(r) * sum(r) / count(r)) / (count(r) - 1)) AS vol
+FROM r GROUP BY market_id ORDER BY vol DESC
+"""
+
+
+def build(app, markets: int, ticks: int, big: int) -> float:
+    """Write the data set through store_ticks in time-ordered batches; return ticks/s."""
+    rng = np.random.default_rng(5)
+    chunk = 1000
+    names = [(f"ex{m % 5}", f"C{m}/USD") for m in range(markets)]
+    walks = [100 * np.exp(np.cumsum(rng.normal(0, 0.001, ticks))) for _ in range(markets)]
+    started = time.perf_counter()
+    with app.app_context():
+        for lo in range(0, ticks, chunk):
+            batch = [
+                Tick(e, p, START + i * MINUTE, float(walk[i]))
+                for (e, p), walk in zip(names, walks, strict=True)
+                for i in range(lo, min(lo + chunk, ticks))
+            ]
+            store_ticks(db.session, batch)
+            db.session.commit()
+        walk = 60_000 * np.exp(np.cumsum(rng.normal(0, 0.0005, big)))
+        for lo in range(0, big, 100_000):
+            store_ticks(
+                db.session,
+                [
+                    Tick("big", "BTC/USD", START + i * MINUTE, float(walk[i]))
+                    for i in range(lo, min(lo + 100_000, big))
+                ],
+            )
+            db.session.commit()
+    return (markets * ticks + big) / (time.perf_counter() - started)
+
+
+def median_ms(fn: Callable[[], object], repeat: int) -> float:
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--markets", type=int, default=200)
+    parser.add_argument("--ticks", type=int, default=50_000)
+    parser.add_argument("--big", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--db", type=Path, help="reuse (or create) this SQLite file")
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="cc-bench-"))
+    path = args.db or folder / "stats.sqlite"
+    app = create_app({"INSTANCE_PATH": str(folder), "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path.resolve()}"})
+    fresh = not path.exists()
+    with app.app_context():
+        init_db()
+    if fresh:
+        rate = build(app, args.markets, args.ticks, args.big)
+        total = f"{args.markets} x {args.ticks:,} + {args.big:,}"
+        print(f"built {total} ticks through store_ticks: {rate:,.0f} ticks/s")
+    now = START + args.ticks * MINUTE  # every market's last tick is one minute before
+
+    results: list[tuple[str, float, float | None]] = []  # (name, ms, bar ms)
+    with app.app_context():
+        session = db.session
+        for name in ("all", "30d", "7d", "24h", "1h"):
+            window = insights.resolve_window(name, None, None, now=now)
+            ms = median_ms(
+                lambda w=window: insights.rankings(session, "volatility", w, limit=20), args.repeat
+            )
+            results.append((f"ranking by volatility, window {name}", ms, 50))
+        everything = insights.resolve_window("all", None, None, now=now)
+        ms = median_ms(lambda: insights.market_stats(session, "ex0", "C0-USD", everything), args.repeat)
+        results.append((f"one market's statistics ({args.ticks:,} ticks)", ms, 20))
+        points = insights.series(session, "big", "BTC-USD", everything, 2000)
+        ms = median_ms(lambda: insights.series(session, "big", "BTC-USD", everything, 2000), args.repeat)
+        results.append((f"{args.big:,}-tick series to {len(points)} points", ms, 50))
+        ours = results[0][1]
+
+        baselines: list[tuple[str, float]] = []
+        conn = session.connection().connection
+        started = time.perf_counter()
+        conn.execute(NAIVE_SQL.format(start=0)).fetchall()
+        baselines.append(("naive SQL window query (1 run)", (time.perf_counter() - started) * 1000))
+        started = time.perf_counter()
+        frame = pd.read_sql(
+            sa.text("SELECT market_id, ts, last FROM tick ORDER BY market_id, ts"), session.connection()
+        )
+        returns = np.log(frame["last"] / frame.groupby("market_id")["last"].shift())
+        returns.groupby(frame["market_id"]).std().sort_values(ascending=False)
+        baselines.append(("pandas read_sql + compute (1 run)", (time.perf_counter() - started) * 1000))
+        duck = duckdb.connect()
+        duck.register("frame_view", frame)
+        duck.execute("CREATE TABLE tick AS SELECT * FROM frame_view")
+        duck_ms = median_ms(lambda: duck.execute(NAIVE_SQL.format(start=0)).fetchall(), 3)
+        baselines.append(("DuckDB on the same rows in memory", duck_ms))
+
+    print(
+        f"\nSQLite, {args.markets} markets x {args.ticks:,} ticks + 1 x {args.big:,}; median of {args.repeat}"
+    )
+    failed = False
+    for name, ms, bar in results:
+        verdict = "PASS" if ms <= bar else "FAIL"
+        failed |= ms > bar
+        print(f"  {name:<44} {ms:9.1f} ms   bar {bar:>3} ms  {verdict}")
+    print("\nbaselines for the ranking over all ticks (ratio = baseline time / cryptocrunch time)")
+    for name, ms in baselines:
+        print(f"  {name:<44} {ms:9.1f} ms   {ms / ours:8.1f}x")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
