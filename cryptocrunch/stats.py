@@ -70,108 +70,161 @@ class Stats:
     pct_change: float
 
 
+def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Start index, size and group number of each row for rows sorted by ``keys`` (one row per key set)."""
+    if len(keys) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    change = np.any(keys[1:] != keys[:-1], axis=1)
+    starts = np.concatenate([[0], np.flatnonzero(change) + 1])
+    sizes = np.diff(np.concatenate([starts, [len(keys)]]))
+    return starts, sizes, np.repeat(np.arange(len(starts)), sizes)
+
+
 def _largest(
-    frame: pd.DataFrame, value: pd.Series, by: Sequence[str], columns: tuple[str, str, str]
-) -> pd.DataFrame:
-    """Per group, the row of ``frame`` with the largest |value|; ties go to the earliest."""
-    name, ts_from, ts_to = columns
-    candidates = pd.DataFrame(
-        {**{key: frame[key] for key in by}, name: value, ts_from: frame[ts_from], ts_to: frame[ts_to]}
-    ).dropna(subset=[name])
-    candidates["_abs"] = candidates[name].abs()
-    candidates = candidates.sort_values([*by, "_abs", ts_from], ascending=[True] * len(by) + [False, True])
-    return candidates.drop_duplicates(subset=list(by)).set_index(list(by))[[name, ts_from, ts_to]]
+    value: np.ndarray, ts_from: np.ndarray, ts_to: np.ndarray, starts: np.ndarray, group: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per group, the candidate with the largest |value| (NaN = no candidate); ties go to the earliest.
+
+    Candidates must be in time order within each group.
+    """
+    size = np.where(np.isnan(value), -1.0, np.abs(value))
+    best = np.maximum.reduceat(size, starts)
+    hits = np.flatnonzero((size == best[group]) & (size >= 0))
+    chosen = np.full(len(starts), -1)
+    groups, first = np.unique(group[hits], return_index=True)
+    chosen[groups] = hits[first]
+    found = chosen >= 0
+    pick = np.where(found, chosen, 0)
+    nan = np.full(len(starts), np.nan)
+    return (
+        np.where(found, value[pick], nan),
+        np.where(found, ts_from[pick], nan),
+        np.where(found, ts_to[pick], nan),
+    )
+
+
+def _frame(keys: pd.DataFrame, starts: np.ndarray, columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    out = keys.iloc[starts].reset_index(drop=True)
+    for name in SUMMARY_COLUMNS:
+        out[name] = columns[name]
+    return out
 
 
 def summarize(ticks: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     """Summaries per group of ``ticks`` (columns ``*by, ts, price``, sorted by ``*by, ts``)."""
-    by = list(by)
-    keys = ticks[by]
-    price = ticks["price"].astype("float64")
-    ts = ticks["ts"]
-    grouped = price.groupby([keys[k] for k in by], sort=False)
-    out = grouped.agg(["size", "first", "last", "min", "max", "mean"])
-    out.columns = ["n", "first", "last", "min", "max", "mean"]
-    ts_grouped = ts.groupby([keys[k] for k in by], sort=False)
-    out["first_ts"] = ts_grouped.first()
-    out["last_ts"] = ts_grouped.last()
-    deviation = price - grouped.transform("mean")
-    out["m2"] = (deviation * deviation).groupby([keys[k] for k in by], sort=False).sum()
+    keys = ticks[list(by)]
+    starts, n, group = _groups(keys.to_numpy())
+    if not len(starts):
+        return pd.DataFrame(columns=[*by, *SUMMARY_COLUMNS])
+    p = ticks["price"].to_numpy(dtype="float64")
+    ts = ticks["ts"].to_numpy(dtype="float64")  # exact for every ms timestamp
+    ends = starts + n - 1
+    mean = np.add.reduceat(p, starts) / n
+    deviation = p - mean[group]
 
-    same = (keys == keys.shift()).all(axis=1)
-    previous = price.shift().where(same)
-    ret = np.log(price / previous)
-    ret_grouped = ret.groupby([keys[k] for k in by], sort=False)
-    out["rn"] = ret_grouped.count()
-    out["rmean"] = ret_grouped.mean()
-    ret_dev = ret - ret_grouped.transform("mean")
-    out["rm2"] = (ret_dev * ret_dev).groupby([keys[k] for k in by], sort=False).sum()
-
-    moves = pd.DataFrame({**{k: keys[k] for k in by}, "from": ts.shift().where(same), "to": ts})
-    delta = price - previous
-    out = out.join(
-        _largest(moves, delta, by, ("delta", "from", "to")).rename(
-            columns={"from": "delta_from", "to": "delta_to"}
-        )
+    # Moves and log returns between consecutive ticks of the same group; the first tick of a group has none.
+    inside = np.ones(len(p), dtype=bool)
+    inside[starts] = False
+    previous = np.concatenate([[np.nan], p[:-1]])
+    previous_ts = np.concatenate([[np.nan], ts[:-1]])
+    delta = np.where(inside, p - previous, np.nan)
+    returns = np.where(inside, np.log(np.where(inside, p, 1.0) / np.where(inside, previous, 1.0)), 0.0)
+    rn = n - 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rmean = np.where(rn > 0, np.add.reduceat(returns, starts) / rn, np.nan)
+    return_deviation = np.where(inside, returns - np.nan_to_num(rmean)[group], 0.0)
+    delta_move = _largest(delta, previous_ts, ts, starts, group)
+    pct_move = _largest(100 * delta / previous, previous_ts, ts, starts, group)
+    return _frame(
+        keys,
+        starts,
+        {
+            "n": n,
+            "first_ts": ts[starts],
+            "first": p[starts],
+            "last_ts": ts[ends],
+            "last": p[ends],
+            "min": np.minimum.reduceat(p, starts),
+            "max": np.maximum.reduceat(p, starts),
+            "mean": mean,
+            "m2": np.add.reduceat(deviation * deviation, starts),
+            "rn": rn,
+            "rmean": rmean,
+            "rm2": np.add.reduceat(return_deviation * return_deviation, starts),
+            "delta": delta_move[0],
+            "delta_from": delta_move[1],
+            "delta_to": delta_move[2],
+            "pct": pct_move[0],
+            "pct_from": pct_move[1],
+            "pct_to": pct_move[2],
+        },
     )
-    out = out.join(
-        _largest(moves, 100 * delta / previous, by, ("pct", "from", "to")).rename(
-            columns={"from": "pct_from", "to": "pct_to"}
-        )
-    )
-    return out.reset_index()[[*by, *SUMMARY_COLUMNS]]
 
 
 def combine(summaries: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     """Merge consecutive summaries per group (sorted by ``*by, first_ts``) into one summary each."""
-    by = list(by)
-    s = summaries.reset_index(drop=True)
-    keys = s[by]
-    groups = [keys[k] for k in by]
-    g = s.groupby(groups, sort=False)
-    out = pd.DataFrame(
-        {
-            "n": g["n"].sum(),
-            "first_ts": g["first_ts"].first(),
-            "first": g["first"].first(),
-            "last_ts": g["last_ts"].last(),
-            "last": g["last"].last(),
-            "min": g["min"].min(),
-            "max": g["max"].max(),
-        }
-    )
-    n_total = g["n"].transform("sum")
-    mean = (s["n"] * s["mean"]).groupby(groups, sort=False).transform("sum") / n_total
-    out["mean"] = mean.groupby(groups, sort=False).first()
-    out["m2"] = (s["m2"] + s["n"] * (s["mean"] - mean) ** 2).groupby(groups, sort=False).sum()
+    keys = summaries[list(by)].reset_index(drop=True)
+    starts, count, group = _groups(keys.to_numpy())
+    if not len(starts):
+        return pd.DataFrame(columns=[*by, *SUMMARY_COLUMNS])
+    col = {name: summaries[name].to_numpy(dtype="float64") for name in SUMMARY_COLUMNS}
+    n = col["n"]
+    ends = starts + count - 1
+    total = np.add.reduceat(n, starts)
+    mean = np.add.reduceat(n * col["mean"], starts) / total
+    m2 = np.add.reduceat(col["m2"] + n * (col["mean"] - mean[group]) ** 2, starts)
 
     # Returns: each segment's own, plus one across every edge between consecutive segments.
-    same = (keys == keys.shift()).all(axis=1)
-    prev_last = s["last"].shift().where(same)
-    edge = np.log(s["first"] / prev_last)
-    rn = s["rn"].astype("float64")
-    rsum = rn * s["rmean"].fillna(0.0) + edge.fillna(0.0)
-    rcount = rn + edge.notna()
-    rn_total = rcount.groupby(groups, sort=False).transform("sum")
-    rmean = rsum.groupby(groups, sort=False).transform("sum") / rn_total
-    spread = rn * (s["rmean"].fillna(0.0) - rmean) ** 2 + ((edge - rmean) ** 2).fillna(0.0)
-    out["rn"] = rn_total.groupby(groups, sort=False).first().astype("int64")
-    out["rmean"] = rmean.groupby(groups, sort=False).first()
-    out["rm2"] = (s["rm2"].fillna(0.0) + spread).groupby(groups, sort=False).sum()
-
-    edge_delta = s["first"] - prev_last
-    edges = pd.DataFrame(
-        {**{k: keys[k] for k in by}, "from": s["last_ts"].shift().where(same), "to": s["first_ts"]}
+    edge = np.ones(len(n), dtype=bool)
+    edge[starts] = False
+    previous_last = np.concatenate([[np.nan], col["last"][:-1]])
+    previous_last_ts = np.concatenate([[np.nan], col["last_ts"][:-1]])
+    edge_return = np.where(
+        edge, np.log(np.where(edge, col["first"], 1.0) / np.where(edge, previous_last, 1.0)), 0.0
     )
-    for name, edge_value in (("delta", edge_delta), ("pct", 100 * edge_delta / prev_last)):
-        inner = s[[*by, name, f"{name}_from", f"{name}_to"]].rename(
-            columns={f"{name}_from": "from", f"{name}_to": "to"}
+    rn = col["rn"]
+    own_mean = np.nan_to_num(col["rmean"])
+    rn_total = np.add.reduceat(rn + edge, starts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rmean = np.where(
+            rn_total > 0, np.add.reduceat(rn * own_mean + edge_return, starts) / rn_total, np.nan
         )
-        across = edges.assign(**{name: edge_value})
-        both = pd.concat([inner, across], ignore_index=True)
-        best = _largest(both, both[name], by, (name, "from", "to"))
-        out = out.join(best.rename(columns={"from": f"{name}_from", "to": f"{name}_to"}))
-    return out.reset_index()[[*by, *SUMMARY_COLUMNS]]
+    centre = np.nan_to_num(rmean)[group]
+    spread = rn * (own_mean - centre) ** 2 + np.where(edge, (edge_return - centre) ** 2, 0.0)
+    rm2 = np.add.reduceat(np.nan_to_num(col["rm2"]) + spread, starts)
+
+    # Largest moves; candidates in time order: per segment, the move across its left edge, then its own.
+    edge_delta = np.where(edge, col["first"] - previous_last, np.nan)
+    moves = {}
+    for name, across in (("delta", edge_delta), ("pct", 100 * edge_delta / previous_last)):
+        value = np.column_stack([across, col[name]]).ravel()
+        ts_from = np.column_stack([previous_last_ts, col[f"{name}_from"]]).ravel()
+        ts_to = np.column_stack([col["first_ts"], col[f"{name}_to"]]).ravel()
+        moves[name] = _largest(value, ts_from, ts_to, starts * 2, np.repeat(group, 2))
+    return _frame(
+        keys,
+        starts,
+        {
+            "n": total,
+            "first_ts": col["first_ts"][starts],
+            "first": col["first"][starts],
+            "last_ts": col["last_ts"][ends],
+            "last": col["last"][ends],
+            "min": np.minimum.reduceat(col["min"], starts),
+            "max": np.maximum.reduceat(col["max"], starts),
+            "mean": mean,
+            "m2": m2,
+            "rn": rn_total,
+            "rmean": rmean,
+            "rm2": rm2,
+            "delta": moves["delta"][0],
+            "delta_from": moves["delta"][1],
+            "delta_to": moves["delta"][2],
+            "pct": moves["pct"][0],
+            "pct_from": moves["pct"][1],
+            "pct_to": moves["pct"][2],
+        },
+    )
 
 
 def _too_few(n: int) -> str:
