@@ -9,7 +9,7 @@ PORT ?= 5000
 PYTEST_ARGS ?=
 export FLASK_APP := cryptocrunch
 
-.PHONY: run test install bench lint clean
+.PHONY: run test install bench bench-api lint clean
 
 $(VENV)/.installed: setup.py pyproject.toml
 	python3 -m venv $(VENV)
@@ -19,6 +19,10 @@ $(VENV)/.installed: setup.py pyproject.toml
 
 $(VENV)/.test-installed: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+$(VENV)/.bench-installed: $(VENV)/.test-installed
+	$(PY) -m pip install --quiet -e '.[bench]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -34,8 +38,14 @@ test: $(VENV)/.test-installed
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: $(VENV)/.test-installed
+# Benchmarks print their figures and fail when a bar is missed; bench-api needs wrk (apt-get install wrk).
+bench: $(VENV)/.bench-installed
 	$(PY) bench/ingest.py
+	$(PY) bench/stats.py
+
+bench-api: $(VENV)/.bench-installed
+	@command -v wrk >/dev/null || { echo "bench-api needs wrk: apt-get install wrk"; exit 1; }
+	$(PY) bench/api.py
 
 lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check --fix .

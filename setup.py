@@ -36,5 +36,7 @@ setup(
             "ruff>=0.6",
             "schemathesis>=4",
         ],
+        # bench/: DuckDB is a baseline of bench/stats.py; gunicorn serves bench/api.py (which also needs wrk)
+        "bench": ["duckdb>=1.0", "gunicorn>=22"],
     },
 )

@@ -25,7 +25,7 @@ Caveat: on the 2-core development machine wrk and the 2 gunicorn workers share
 the same cores, so absolute numbers understate a real server; the ratios are
 what the bars are about, and both sides pay the same tax. Anything else using
 the CPU (tests, another benchmark) skews them; a warning is printed when the
-load average says the machine is busy.
+CPUs are busy at the start.
 """
 
 from __future__ import annotations
@@ -267,11 +267,22 @@ def check_tools() -> None:
         sys.exit(f"missing: {', '.join(missing)}; pip install gunicorn, apt-get install wrk")
 
 
-def warn_if_busy() -> None:
-    """Other CPU load skews the numbers (wrk and both servers already share the cores)."""
-    load = os.getloadavg()[0]
-    if load > 0.5:
-        print(f"warning: 1-minute load average is {load:.2f} before starting: something else is running")
+def _cpu_times() -> tuple[int, int]:
+    """(idle, total) jiffies of all CPUs so far, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return values[3] + values[4], sum(values)  # idle + iowait
+
+
+def warn_if_busy(seconds: float = 1.0) -> None:
+    """Warn when something else is using the CPU now: it skews every number below."""
+    if not Path("/proc/stat").exists():
+        return
+    idle, total = _cpu_times()
+    time.sleep(seconds)
+    idle_after, total_after = _cpu_times()
+    busy = 1 - (idle_after - idle) / max(total_after - total, 1)
+    if busy > 0.1:
+        print(f"warning: the CPUs are {busy:.0%} busy before starting; results will be noisy")
 
 
 def benchmark(args: argparse.Namespace, workdir: Path, servers: list[Server]) -> bool:
