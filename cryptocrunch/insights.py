@@ -44,6 +44,12 @@ class Window:
     name: str
 
 
+def minute_now() -> int:
+    """Now, floored to the minute: windows ending now move a minute at a time, so answers
+    (and cached responses) are the same all through a minute while the data is."""
+    return now_ms() // 60_000 * 60_000
+
+
 def _parse_time(name: str, value: str) -> int:
     if re.fullmatch(r"-?\d+", value.strip()):
         return int(value)
@@ -65,7 +71,7 @@ def resolve_window(window: str | None, start: str | None, end: str | None, now: 
         if name not in WINDOWS:
             raise BadRequest(f"window must be one of {', '.join(WINDOWS)}, got {name!r}")
         length = WINDOWS[name]
-        now = now_ms() if now is None else now
+        now = minute_now() if now is None else now
         # Relative windows are open at the end: a tick stamped slightly ahead of our clock still counts.
         return Window(0 if length is None else now - length, 2**62, name)
     if window is not None:
@@ -291,8 +297,7 @@ def gaps(session: Session, exchange: str, pair: str, window: Window, interval: f
     if k <= 0:
         raise BadRequest(f"k must be positive, got {k}")
     market_id = find_market(session, exchange, pair)
-    now = now_ms()
-    end = min(window.end, now)
+    end = min(window.end, minute_now())
     ticks = storage.read_prices(session, {market_id: (window.start, window.end)})["ts"].to_numpy()
     start = window.start if window.start > 0 else (int(ticks[0]) if len(ticks) else end)
     limit = k * interval * 1000

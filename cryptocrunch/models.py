@@ -120,3 +120,12 @@ class Rollup(Base):
     pct: Mapped[float | None] = mapped_column(Float)
     pct_from: Mapped[int | None] = mapped_column(BigInteger)
     pct_to: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class State(Base):
+    """Small named counters; ``data_version`` changes with every write that readers can see."""
+
+    __tablename__ = "state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)

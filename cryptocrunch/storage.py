@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from . import stats
-from .models import BookTop, Exchange, Market, Rollup, Run, Tick
+from .models import BookTop, Exchange, Market, Rollup, Run, State, Tick
 from .sources.base import BookTop as BookTopValue
 from .sources.base import Tick as TickValue
 
@@ -122,6 +123,7 @@ def store_ticks(session: Session, ticks: Sequence[TickValue]) -> Stored:
             low, high = spans.get(market_id, (ts, ts))
             spans[market_id] = (min(low, ts), max(high, ts))
         refresh_rollups(session, spans)
+        bump_version(session)
     return result
 
 
@@ -129,7 +131,33 @@ def store_book_tops(session: Session, books: Sequence[BookTopValue]) -> Stored:
     """Insert book tops in one statement; those already stored for (market, ts) are skipped."""
     ids = market_ids(session, {(b.exchange, b.pair) for b in books})
     rows = [(ids[b.exchange, b.pair], *(getattr(b, c) for c in BOOK_COLUMNS[1:])) for b in books]
-    return _bulk_insert(session, BookTop.__table__, BOOK_COLUMNS, rows)
+    result = _bulk_insert(session, BookTop.__table__, BOOK_COLUMNS, rows)
+    if result.stored:
+        bump_version(session)
+    return result
+
+
+def add_runs(session: Session, runs: Sequence[Run]) -> None:
+    """Record collection runs (their health is part of what readers see)."""
+    session.add_all(runs)
+    bump_version(session)
+
+
+DATA_VERSION = "data_version"
+
+
+def bump_version(session: Session) -> None:
+    """Mark, in the writer's transaction, that what readers can see has changed."""
+    if not session.execute(
+        sa.update(State).where(State.key == DATA_VERSION).values(value=State.value + 1)
+    ).rowcount:
+        # Seeded with the clock so a recreated database never repeats an earlier version.
+        session.add(State(key=DATA_VERSION, value=time.time_ns() // 1_000_000))
+
+
+def data_version(session: Session) -> int:
+    """A number that changes whenever stored ticks, book tops or runs change."""
+    return session.scalar(select(State.value).where(State.key == DATA_VERSION)) or 0
 
 
 def active_cooldowns(session: Session, now: int) -> dict[str, int]:

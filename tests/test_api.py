@@ -227,3 +227,26 @@ def test_the_openapi_document_describes_every_endpoint(client):
     with client.get("/api/v1/docs/assets/swagger-ui-bundle.js") as asset:
         assert asset.status_code == 200
         assert asset.content_type.startswith("text/javascript")
+
+
+def test_repeated_requests_are_answered_from_the_cache_until_data_changes(app, fake, runner, monkeypatch):
+    from cryptocrunch import insights
+
+    collect_history(app, fake, cycles=3)
+    client = app.test_client()
+    calls = []
+    real = insights.series
+    monkeypatch.setattr(insights, "series", lambda *a, **k: calls.append(1) or real(*a, **k))
+    url = "/api/v1/markets/binance/BTC-USDT/prices?window=24h"
+
+    first = client.get(url)
+    second = client.get(url)
+    assert second.get_data() == first.get_data()
+    assert second.headers["ETag"] == first.headers["ETag"]
+    assert len(calls) == 1
+    assert client.get(url + "&format=csv").status_code == 200  # another URL: computed
+    assert len(calls) == 2
+
+    runner.invoke(args=["collect", "--exchange", "bitstamp"])  # any write changes the data version
+    client.get(url)
+    assert len(calls) == 3

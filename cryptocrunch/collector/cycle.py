@@ -162,22 +162,26 @@ def collect_once(
 
     per_source = _store(session, ticks, book_tops)
     finished = now_ms()
-    for name, report in reports.items():
-        report.stored, report.duplicates = per_source.get(name, (0, 0))
-        session.add(
+    for report in reports.values():
+        report.stored, report.duplicates = per_source.get(report.source, (0, 0))
+    storage.add_runs(
+        session,
+        [
             Run(
-                source=name,
+                source=r.source,
                 started=started,
                 finished=finished,
-                status=report.status,
-                stored=report.stored,
-                duplicates=report.duplicates,
-                rejected=report.rejected,
-                retries=report.retries,
-                error=report.error,
-                cooldown_until=report.cooldown_until,
+                status=r.status,
+                stored=r.stored,
+                duplicates=r.duplicates,
+                rejected=r.rejected,
+                retries=r.retries,
+                error=r.error,
+                cooldown_until=r.cooldown_until,
             )
-        )
+            for r in reports.values()
+        ],
+    )
     session.commit()
     return list(reports.values())
 

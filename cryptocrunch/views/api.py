@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import swagger_ui_bundle
-from flask import Response, current_app, request, send_from_directory
+from flask import Response, current_app, g, request, send_from_directory
 from flask_smorest import Api, Blueprint, abort
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
@@ -372,13 +374,71 @@ def runs(args):
     return _rows(data, RunOut(), args, "runs")
 
 
+class ResponseCache:
+    """Finished GET responses of this process, keyed by URL, Accept, data version and minute.
+
+    A key can only hit while nothing was written (every write bumps the data
+    version) and within the minute that windows ending now are aligned to, so a
+    hit is the answer the view would compute.
+    """
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple, tuple[bytes, str, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> tuple[bytes, str, str] | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key: tuple, entry: tuple[bytes, str, str]) -> None:
+        with self._lock:
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
+cache = ResponseCache()
+
+
+def _finish(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-cache"
+    return response.make_conditional(request)
+
+
+@bp.before_request
+def from_cache() -> Response | None:
+    """Answer a GET from the cache when nothing changed since it was computed."""
+    if request.method != "GET":
+        return None
+    g.cache_key = (
+        request.full_path,
+        request.headers.get("Accept", ""),
+        storage.data_version(db.session),
+        insights.minute_now(),
+    )
+    entry = cache.get(g.cache_key)
+    if entry is None:
+        return None
+    body, mimetype, etag = entry
+    response = Response(body, mimetype=mimetype)
+    response.set_etag(etag)
+    return _finish(response)
+
+
 @bp.after_request
-def conditional(response: Response) -> Response:
-    """ETag on every successful GET, so an unchanged refresh costs a 304."""
-    if request.method == "GET" and response.status_code == 200:
+def to_cache(response: Response) -> Response:
+    """ETag every successful GET (an unchanged refresh costs a 304) and keep it for the next asker."""
+    if request.method == "GET" and response.status_code == 200 and not response.direct_passthrough:
         response.add_etag()
-        response.headers["Cache-Control"] = "no-cache"
-        response.make_conditional(request)
+        key = g.pop("cache_key", None)
+        if key is not None:
+            cache.put(key, (response.get_data(), response.mimetype, response.get_etag()[0]))
+        return _finish(response)
     return response
 
 
