@@ -24,6 +24,7 @@ from .sources.base import now_ms
 WINDOWS = {"1h": 3_600_000, "24h": 86_400_000, "7d": 7 * 86_400_000, "30d": 30 * 86_400_000, "all": None}
 METRICS = ("volatility", "pct_change", "largest_pct_move", "stdev")
 MAX_POINTS = 10_000
+DEFAULT_POINTS = 1_000
 MAX_RANGE_MS = 20 * 365 * 86_400_000  # explicit ranges longer than 20 years are refused
 
 
@@ -248,17 +249,19 @@ def _buckets(points: pd.DataFrame, base: int, width: int) -> list[dict]:
     return [{"ts": int(r.ts), "last": r.last, "min": r.min, "max": r.max} for r in out.itertuples()]
 
 
-def series(session: Session, exchange: str, pair: str, window: Window, points: int | None) -> list[dict]:
+def series(
+    session: Session, exchange: str, pair: str, window: Window, points: int = DEFAULT_POINTS
+) -> list[dict]:
     """Prices of one market: raw when they fit in ``points``, else one row per time bucket with
     its min, max and last, so spikes survive downsampling. Long ranges read hour rollups."""
-    if points is not None and not 2 <= points <= MAX_POINTS:
+    if not 2 <= points <= MAX_POINTS:
         raise BadRequest(f"points must be between 2 and {MAX_POINTS}, got {points}")
     market_id = find_market(session, exchange, pair)
     summary = storage.window_summaries(session, [market_id], window.start, window.end)
     if summary.empty:
         return []
     first, last = int(summary["first_ts"].iloc[0]), int(summary["last_ts"].iloc[0])
-    if points is None or int(summary["n"].iloc[0]) <= points:
+    if int(summary["n"].iloc[0]) <= points:
         ticks = storage.read_prices(session, {market_id: (first, last + 1)})
         return [
             {"ts": int(t), "last": p, "min": p, "max": p}

@@ -131,13 +131,22 @@ def test_gaps_and_coverage(collected, client, history):
     app = collected[0]
     ts, _ = history["binance", "ETH/USDT"]
     gaps = f"/api/v1/markets/binance/ETH-USDT/gaps?start={ts[0]}&end={ts[-1]}"
-    assert len(client.get(gaps + "&k=3").get_json()) == 29  # every 5-minute step is longer than 3 x 60 s
-    assert client.get(gaps + "&k=5").get_json() == []
+    every = client.get(gaps + "&k=3").get_json()  # every 5-minute step is longer than 3 x 60 s
+    assert (every["n"], len(every["gaps"]), every["threshold_seconds"]) == (30, 29, 180)
+    assert every["gaps"][0] == {"from": ts[0], "to": ts[1], "seconds": 300.0}
+    assert every["coverage_pct"] == pytest.approx(0, abs=1e-3)
+    none = client.get(gaps + "&k=5").get_json()
+    assert (none["gaps"], none["coverage_pct"]) == ([], 100)
     app.config["COLLECT_INTERVAL"] = 120
     try:
-        assert len(client.get(gaps + "&k=2").get_json()) == 29
+        assert len(client.get(gaps + "&k=2").get_json()["gaps"]) == 29
     finally:
         app.config["COLLECT_INTERVAL"] = 60
+    # ten minutes before the first tick are a gap at the start of the window
+    early = ts[0] - 600_000
+    body = client.get(f"/api/v1/markets/binance/ETH-USDT/gaps?start={early}&end={ts[-1]}&k=5").get_json()
+    assert body["gaps"] == [{"from": early, "to": ts[0], "seconds": 600.0}]
+    assert body["coverage_pct"] == pytest.approx(100 * (1 - 600_000 / (ts[-1] + 1 - early)))
 
 
 @pytest.mark.parametrize(
@@ -155,6 +164,8 @@ def test_list_endpoints_answer_csv_with_the_same_rows(client, history, path):
     ts, _ = history["binance", "BTC/USDT"]
     path = path.format(first=ts[0], last=ts[-1])
     as_json = client.get(path).get_json()
+    if isinstance(as_json, dict):  # gaps: the rows are its "gaps"
+        as_json = as_json["gaps"]
     by_param = client.get(path + ("&" if "?" in path else "?") + "format=csv")
     by_header = client.get(path, headers={"Accept": "text/csv"})
     assert by_param.content_type.startswith("text/csv")

@@ -1,9 +1,12 @@
 """Rollups kept on write give the same statistics as a plain computation over the raw ticks."""
 
+import itertools
 import random
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 from test_stats import assert_matches
 
 from cryptocrunch.db import db
@@ -132,3 +135,44 @@ def test_long_series_downsample_from_rollups_keeps_every_bucket_extreme(app, sto
         inside = [p for t, p in zip(ts, prices, strict=True) if previous < t <= point["ts"]]
         assert (point["min"], point["max"], point["last"]) == (min(inside), max(inside), inside[-1])
         previous = point["ts"]
+
+
+_markets = itertools.count()
+
+
+@settings(
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    database=None,
+)
+@given(
+    prices=st.lists(st.floats(1e-6, 1e6, allow_nan=False), min_size=3, max_size=120),
+    data=st.data(),
+)
+def test_property_database_windows_equal_the_plain_computation(app, prices, data):
+    steps = data.draw(
+        st.lists(
+            st.sampled_from([1_000, 59_000, HOUR - 1, HOUR, 5 * HOUR, DAY + 7, 3 * DAY]),
+            min_size=len(prices),
+            max_size=len(prices),
+        )
+    )
+    ts = list(itertools.accumulate(steps, initial=START))[1:]
+    name = f"P{next(_markets)}/USD"
+    ticks = [Tick("hypo", name, t, p) for t, p in zip(ts, prices, strict=True)]
+    batch = data.draw(st.integers(1, len(ticks)))
+    with app.app_context():
+        for i in range(0, len(ticks), batch):
+            store_ticks(db.session, ticks[i : i + batch])
+            db.session.commit()
+        [market_id] = market_ids(db.session, [("hypo", name)]).values()
+        lo = data.draw(st.sampled_from([0, ts[0], ts[0] - HOUR, *ts]))
+        hi = data.draw(st.sampled_from([2**62, ts[-1] + 1, *[t + 1 for t in ts], *[t + DAY for t in ts]]))
+        summaries = window_summaries(db.session, [market_id], lo, hi).to_dict("records")
+    inside = [(t, p) for t, p in zip(ts, prices, strict=True) if lo <= t < hi]
+    event("compared" if len(inside) >= 3 else "too few ticks in the window")
+    if len(inside) < 3:
+        return
+    t_in, p_in = zip(*inside, strict=True)
+    assert_matches(finish(summaries[0]), list(t_in), list(p_in))

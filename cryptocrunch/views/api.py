@@ -93,8 +93,11 @@ class WindowArgs(Schema):
 
 class PricesArgs(WindowArgs, FormatArgs):
     points = fields.Int(
+        load_default=insights.DEFAULT_POINTS,
         validate=validate.Range(2, insights.MAX_POINTS),
-        metadata={"description": "downsample to at most this many points (min/max/last per bucket)"},
+        metadata={
+            "description": "at most this many points: raw ticks when they fit, else min/max/last per bucket"
+        },
     )
 
 
@@ -204,6 +207,16 @@ class Gap(Schema):
     seconds = fields.Float(required=True)
 
 
+class GapsOut(Schema):
+    exchange = fields.Str(required=True)
+    pair = fields.Str(required=True)
+    window = fields.Str(required=True)
+    threshold_seconds = fields.Float(required=True)
+    n = fields.Int(required=True)
+    coverage_pct = fields.Float(required=True)
+    gaps = fields.List(fields.Nested(Gap), required=True)
+
+
 class RunOut(Schema):
     source = fields.Str(required=True)
     started = fields.Int(required=True)
@@ -307,7 +320,7 @@ def markets(args):
 @bp.alt_response(200, **CSV_RESPONSE)
 def prices(args, exchange, pair):
     """Prices of one market over a window; ``points`` downsamples keeping min/max/last per bucket."""
-    data = _call(insights.series, db.session, exchange, pair, _window(args), args.get("points"))
+    data = _call(insights.series, db.session, exchange, pair, _window(args), args["points"])
     return _rows(data, PricePoint(), args, f"{exchange}-{pair}-prices")
 
 
@@ -328,13 +341,15 @@ def market_stats(args, exchange, pair):
 
 @bp.get("/markets/<exchange>/<pair:pair>/gaps")
 @bp.arguments(GapArgs, location="query")
-@bp.response(200, Gap(many=True))
-@bp.alt_response(200, **CSV_RESPONSE)
+@bp.response(200, GapsOut)
+@bp.alt_response(200, **{**CSV_RESPONSE, "description": "the gaps alone as CSV rows (from, to, seconds)"})
 def market_gaps(args, exchange, pair):
-    """Intervals with no tick for longer than k x the collection interval."""
+    """Intervals with no tick for longer than k x the collection interval; coverage % of the window."""
     interval = float(current_app.config["COLLECT_INTERVAL"])
     result = _call(insights.gaps, db.session, exchange, pair, _window(args), interval, args["k"])
-    return _rows(result["gaps"], Gap(), args, f"{exchange}-{pair}-gaps")
+    if _wants_csv(args):
+        return _rows(result["gaps"], Gap(), args, f"{exchange}-{pair}-gaps")
+    return result
 
 
 @bp.get("/rankings")
