@@ -8,17 +8,16 @@ points raises ``stats``' ValueError; an unknown market raises ``NotFound``.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import stats, storage
-from .models import Exchange, Market, Tick
+from .models import Exchange, Market
 from .sources.base import now_ms
 
 WINDOWS = {"1h": 3_600_000, "24h": 86_400_000, "7d": 7 * 86_400_000, "30d": 30 * 86_400_000, "all": None}
@@ -175,20 +174,6 @@ def rankings(
     return rows[:limit]
 
 
-def latest_prices(session: Session, market_ids: Sequence[int]) -> dict[int, Tick]:
-    """The newest tick of each market."""
-    if not market_ids:
-        return {}
-    newest = (
-        select(Tick.market_id, func.max(Tick.ts).label("ts"))
-        .where(Tick.market_id.in_(market_ids))
-        .group_by(Tick.market_id)
-        .subquery()
-    )
-    query = select(Tick).join(newest, (Tick.market_id == newest.c.market_id) & (Tick.ts == newest.c.ts))
-    return {tick.market_id: tick for tick in session.scalars(query)}
-
-
 def pair_across_exchanges(session: Session, pair: str, window: Window) -> dict:
     """Latest price per exchange, the spread between the highest and lowest, and each one's pct_change."""
     unified = split_pair(pair)
@@ -201,7 +186,7 @@ def pair_across_exchanges(session: Session, pair: str, window: Window) -> dict:
     if not markets:
         raise NotFound(f"no exchange has {unified} yet")
     ids = [m for m, _ in markets]
-    latest = latest_prices(session, ids)
+    latest = {tick.market_id: tick for _, _, tick in storage.latest_ticks(session, ids)}
     summaries = {
         int(row["market_id"]): row
         for row in storage.window_summaries(session, ids, window.start, window.end).to_dict("records")

@@ -176,9 +176,12 @@ def recent_runs(session: Session, limit: int = 20, source: str | None = None) ->
     return list(session.scalars(query))
 
 
-def latest_ticks(session: Session) -> list[tuple[str, str, Tick]]:
-    """(exchange, pair, newest tick) for every market that has one."""
-    newest = select(Tick.market_id, func.max(Tick.ts).label("ts")).group_by(Tick.market_id).subquery()
+def latest_ticks(session: Session, market_ids: Sequence[int] | None = None) -> list[tuple[str, str, Tick]]:
+    """(exchange, pair, newest tick) for every market that has one, or for ``market_ids``."""
+    newest = select(Tick.market_id, func.max(Tick.ts).label("ts")).group_by(Tick.market_id)
+    if market_ids is not None:
+        newest = newest.where(Tick.market_id.in_(market_ids))
+    newest = newest.subquery()
     query = (
         select(Exchange.name, Market.pair, Tick)
         .join(Market.exchange)
@@ -234,18 +237,14 @@ def _fetch_floats(session: Session, query: sa.Select, width: int) -> np.ndarray:
 
 def read_prices(session: Session, ranges: dict[int, tuple[int, int]]) -> pd.DataFrame:
     """Ticks as a frame (market_id, ts, price) for each market's [low, high), sorted by market and ts."""
-    if not ranges:
-        return (
-            pd.DataFrame({"market_id": [], "ts": [], "price": []})
-            .astype("int64")
-            .astype({"price": "float64"})
+    data = np.zeros((0, 3))
+    if ranges:
+        query = (
+            select(Tick.market_id, Tick.ts, Tick.last)
+            .where(_ranges(Tick.market_id, Tick.ts, ranges, 1))
+            .order_by(Tick.market_id, Tick.ts)
         )
-    query = (
-        select(Tick.market_id, Tick.ts, Tick.last)
-        .where(_ranges(Tick.market_id, Tick.ts, ranges, 1))
-        .order_by(Tick.market_id, Tick.ts)
-    )
-    data = _fetch_floats(session, query, 3)
+        data = _fetch_floats(session, query, 3)
     return pd.DataFrame(
         {"market_id": data[:, 0].astype("int64"), "ts": data[:, 1].astype("int64"), "price": data[:, 2]}
     )

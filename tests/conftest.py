@@ -106,14 +106,6 @@ def app(fake: FakeExchange, tmp_path: Path, database_url: str) -> Iterator[Flask
 
 
 @pytest.fixture
-def sqlite_app(fake: FakeExchange, tmp_path: Path) -> Iterator[Flask]:
-    """The app on SQLite only, for tests about files, processes and the CLI surface."""
-    url = f"sqlite:///{tmp_path / 'test.sqlite'}"
-    with running_app(fake_config(fake, tmp_path / "instance", url)) as app:
-        yield app
-
-
-@pytest.fixture
 def client(app):
     return app.test_client()
 

@@ -239,13 +239,10 @@ CSV_RESPONSE = {
 
 
 def _wants_csv(args: dict) -> bool:
+    """format=csv, or an Accept header that prefers text/csv to JSON (JSON wins ties and */*)."""
     if args.get("format"):
         return args["format"] == "csv"
-    best = request.accept_mimetypes.best_match(["application/json", "text/csv"])
-    return (
-        best == "text/csv"
-        and request.accept_mimetypes["text/csv"] > request.accept_mimetypes["application/json"]
-    )
+    return request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv"
 
 
 def _rows(data: Any, schema: Schema, args: dict, name: str) -> Any:
