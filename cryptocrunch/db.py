@@ -35,11 +35,17 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(init_db_command)
 
 
-def init_db(drop: bool = False) -> None:
-    """Create missing tables; with ``drop`` first delete every table and its data."""
+def init_db(drop: bool = False) -> int:
+    """Create missing tables (with ``drop``, delete every table and its data first), and build the
+    rollups of markets whose ticks predate them; return how many markets needed that."""
+    from . import storage
+
     if drop:
         db.drop_all()
     db.create_all()
+    rebuilt = storage.rebuild_missing_rollups(db.session)
+    db.session.commit()
+    return rebuilt
 
 
 @click.command("init-db")
@@ -53,5 +59,7 @@ def init_db_command(drop: bool, yes: bool) -> None:
             f"Delete every table and all data in {db.engine.url.render_as_string(hide_password=True)}?",
             abort=True,
         )
-    init_db(drop=drop)
+    rebuilt = init_db(drop=drop)
     click.echo(f"Initialized the database: {db.engine.url.render_as_string(hide_password=True)}")
+    if rebuilt:
+        click.echo(f"Built the rollups of {rebuilt} market{'s' if rebuilt != 1 else ''} stored before them")

@@ -341,3 +341,20 @@ def window_summaries(session: Session, market_ids: Sequence[int], start: int, en
     segments = segments.astype("float64").sort_values(["market_id", "first_ts"], kind="stable")
     combined = stats.combine(segments, ["market_id"])
     return combined.astype({"market_id": "int64"})
+
+
+def rebuild_missing_rollups(session: Session) -> int:
+    """Build the rollups of markets that have ticks but none (ticks stored before rollups existed)."""
+    without = select(Market.id).where(~sa.exists().where(Rollup.market_id == Market.id))
+    spans = {
+        market_id: (low, high)
+        for market_id, low, high in session.execute(
+            select(Tick.market_id, func.min(Tick.ts), func.max(Tick.ts))
+            .where(Tick.market_id.in_(without))
+            .group_by(Tick.market_id)
+        )
+    }
+    if spans:
+        refresh_rollups(session, spans)
+        bump_version(session)
+    return len(spans)

@@ -45,3 +45,25 @@ def test_drop_with_yes_empties_the_database(app, runner):
     result = runner.invoke(args=["init-db", "--drop", "--yes"])
     assert result.exit_code == 0, result.output
     assert count_exchanges(app) == 0
+
+
+def test_init_db_builds_rollups_for_ticks_stored_before_them(app, runner):
+    from cryptocrunch.models import Rollup
+    from cryptocrunch.sources.base import Tick
+    from cryptocrunch.storage import store_ticks
+
+    ticks = [Tick("kraken", "BTC/USD", 1_700_000_000_000 + i * 600_000, 100.0 + i % 7) for i in range(300)]
+    with app.app_context():
+        store_ticks(db.session, ticks)
+        db.session.commit()
+        before = sorted(tuple(r) for r in db.session.execute(sa.select(Rollup.__table__)))
+        db.session.execute(sa.delete(Rollup))  # as if the ticks predated the rollup table
+        db.session.commit()
+
+    result = runner.invoke(args=["init-db"])
+
+    assert result.exit_code == 0, result.output
+    assert "Built the rollups of 1 market stored before them" in result.output
+    with app.app_context():
+        assert sorted(tuple(r) for r in db.session.execute(sa.select(Rollup.__table__))) == before
+    assert "Built the rollups" not in runner.invoke(args=["init-db"]).output
