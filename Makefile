@@ -9,7 +9,7 @@ PORT ?= 5000
 PYTEST_ARGS ?=
 export FLASK_APP := cryptocrunch
 
-.PHONY: run test install bench bench-api lint clean
+.PHONY: run test install assets bench bench-api lint clean
 
 $(VENV)/.installed: setup.py pyproject.toml
 	python3 -m venv $(VENV)
@@ -25,15 +25,23 @@ $(VENV)/.bench-installed: $(VENV)/.test-installed
 	$(PY) -m pip install --quiet -e '.[bench]'
 	touch $@
 
+# Browser libraries come from npm (package-lock.json); Flask-Assets bundles them into static/gen.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+assets: $(VENV)/.installed node_modules/.installed
+	$(FLASK) assets build
+
 install: $(VENV)/.installed
 
-run: $(VENV)/.installed
+run: assets
 	$(FLASK) init-db
 	$(FLASK) collect --every $(INTERVAL) & collector=$$!; \
 	trap 'kill -TERM $$collector 2>/dev/null; wait $$collector' EXIT; \
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.test-installed
+test: $(VENV)/.test-installed assets
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -52,4 +60,4 @@ lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) node_modules build dist *.egg-info cryptocrunch/static/gen

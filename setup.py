@@ -23,6 +23,7 @@ setup(
         "pandas>=2.2",
         "numpy>=1.26",
         "flask-smorest>=0.45",
+        "flask-assets>=2.1",
         "swagger-ui-bundle>=1.1",
     ],
     extras_require={
@@ -35,6 +36,7 @@ setup(
             "psycopg[binary]>=3.2",
             "ruff>=0.6",
             "schemathesis>=4",
+            "playwright>=1.45",
         ],
         # bench/: DuckDB is a baseline of bench/stats.py; gunicorn serves bench/api.py (which also needs wrk)
         "bench": ["duckdb>=1.0", "gunicorn>=22"],

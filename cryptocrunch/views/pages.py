@@ -26,3 +26,9 @@ def dashboard():
 def utc(ms):
     """Epoch milliseconds as ``YYYY-MM-DD HH:MM:SS`` UTC."""
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@bp.app_template_filter("iso")
+def iso(ms):
+    """Epoch milliseconds as ISO 8601 UTC, for <time datetime>."""
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
