@@ -31,4 +31,5 @@ def init_app(app: Flask) -> Environment:
     env.append_path(str(node_modules))
     env.register("vendor_js", Bundle(*VENDOR_JS, output="gen/vendor.js"))
     env.register("app_js", Bundle(*APP_JS, output="gen/app.js"))
+    env.register("pair_js", Bundle("js/pair.js", output="gen/pair.js"))
     return env

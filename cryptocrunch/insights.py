@@ -175,7 +175,8 @@ def rankings(
 
 
 def pair_across_exchanges(session: Session, pair: str, window: Window) -> dict:
-    """Latest price per exchange, the spread between the highest and lowest, and each one's pct_change."""
+    """Latest price per exchange, the spread between the highest and lowest, and each exchange's
+    pct_change and statistics over ``window`` (or why there are none)."""
     unified = split_pair(pair)
     markets = session.execute(
         select(Market.id, Exchange.name)
@@ -195,15 +196,23 @@ def pair_across_exchanges(session: Session, pair: str, window: Window) -> dict:
     for market_id, name in markets:
         tick = latest.get(market_id)
         summary = summaries.get(market_id)
-        change = None
+        change = stats_of = error = None
         if summary is not None and summary["n"] >= 2:
             change = 100 * (summary["last"] - summary["first"]) / summary["first"]
+        try:
+            if summary is None:
+                raise ValueError(f"0 ticks in the window; statistics need at least {stats.MIN_POINTS}")
+            stats_of = stats_dict(stats.finish(summary))
+        except ValueError as reason:
+            error = str(reason)
         exchanges.append(
             {
                 "exchange": name,
                 "last": tick.last if tick else None,
                 "ts": tick.ts if tick else None,
                 "pct_change": change,
+                "stats": stats_of,
+                "stats_error": error,
             }
         )
     prices = [e["last"] for e in exchanges if e["last"] is not None]

@@ -125,6 +125,10 @@ def test_pair_across_exchanges(client, history):
     [bitstamp] = body["exchanges"]
     assert bitstamp["last"] == history["bitstamp", "BTC/USD"][1][-1]
     assert body["spread"]["absolute"] == 0
+    ts, prices = history["bitstamp", "BTC/USD"]
+    assert bitstamp["stats"]["volatility"] == pytest.approx(reference(ts, prices)["volatility"], rel=1e-9)
+    assert bitstamp["stats_error"] is None
+    assert bitstamp["pct_change"] == pytest.approx(reference(ts, prices)["pct_change"], rel=1e-9)
 
 
 def test_gaps_and_coverage(collected, client, history):

@@ -73,3 +73,65 @@ def test_dashboard_renders_collected_prices_in_local_time(live, page, runner, fa
     assert stamp.get_attribute("title").endswith(" UTC")
     assert page.evaluate("typeof Chart") == "function"  # the npm bundle loaded
     assert page.problems == []
+
+
+def chart_lengths(page):
+    """Points per dataset label of the pair page's chart."""
+    datasets = "Chart.getChart('pair-chart').data.datasets"
+    return page.evaluate(f"() => Object.fromEntries({datasets}.map(d => [d.label, d.data.length]))")
+
+
+def loads(page):
+    return int(page.get_attribute("#pair", "data-loaded") or 0)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_pair_page_overlays_one_line_per_exchange_and_follows_the_window(app, live, page, runner, fake):
+    from test_api import collect_history
+
+    app.config["COLLECT_INTERVAL"] = 1  # the page refreshes every second
+    collect_history(app, fake, cycles=20)  # bitstamp BTC/USD; binance only has BTC/USDT
+    fake.set_ticker("kraken", "BTC/USD", 60_000.0)
+    assert runner.invoke(args=["collect", "--exchange", "kraken"]).exit_code == 0
+
+    page.goto(live + "/pairs/BTC-USD")
+    page.wait_for_function("() => Number(document.getElementById('pair').dataset.loaded) >= 1")
+
+    client = app.test_client()
+    expected = {
+        ex: len(client.get(f"/api/v1/markets/{ex}/BTC-USD/prices?window=24h&points=1000").get_json())
+        for ex in ("bitstamp", "kraken")
+    }
+    lengths = chart_lengths(page)
+    assert (
+        {k: v for k, v in lengths.items() if not k.startswith("largest")}
+        == expected
+        == {"bitstamp": 20, "kraken": 1}
+    )
+    assert page.locator("#pair-stats tbody tr").count() == 2
+    assert page.problems == []
+
+    page.click("button[data-window='1h']")
+    page.wait_for_function("() => Chart.getChart('pair-chart').data.datasets[0].data.length < 20")
+    assert chart_lengths(page)["bitstamp"] == len(
+        client.get("/api/v1/markets/bitstamp/BTC-USD/prices?window=1h&points=1000").get_json()
+    )
+
+    # a new tick shows up on the next refresh, without reloading the page
+    fake.set_ticker("kraken", "BTC/USD", 61_000.0)
+    assert runner.invoke(args=["collect", "--exchange", "kraken"]).exit_code == 0
+    page.wait_for_function(
+        "() => Chart.getChart('pair-chart').data.datasets[1].data.length === 2", timeout=10_000
+    )
+    assert page.problems == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_pair_page_shows_api_failures(app, live, page, runner, fake):
+    fake.set_ticker("kraken", "BTC/USD", 60_000.0)
+    assert runner.invoke(args=["collect", "--exchange", "kraken"]).exit_code == 0
+    page.goto(live + "/pairs/BTC-USD")
+    page.wait_for_function("() => Number(document.getElementById('pair').dataset.loaded) >= 1")
+    # one tick: statistics need three, and the panel says so instead of failing silently
+    assert "statistics need at least 3" in page.locator("#pair-stats").inner_text()
+    assert page.problems == []

@@ -23,6 +23,7 @@ from werkzeug.routing import BaseConverter
 from .. import insights, storage
 from ..db import db
 from ..models import Exchange, Market
+from . import PairConverter
 
 PREFIX = "/api/v1"
 
@@ -60,12 +61,6 @@ class CryptoApi(Api):
         response = current_app.json.response({"error": {"status": error.code, "message": message}})
         response.status_code = error.code
         return response
-
-
-class PairConverter(BaseConverter):
-    """A pair in URL form, ``BTC-USD``."""
-
-    regex = r"[A-Za-z0-9.]+-[A-Za-z0-9.]+"
 
 
 def _pair_schema(_converter: BaseConverter) -> dict:
@@ -152,10 +147,7 @@ class MoveOut(Schema):
     ts_to = fields.Int(required=True)
 
 
-class StatsOut(Schema):
-    exchange = fields.Str(required=True)
-    pair = fields.Str(required=True)
-    window = fields.Str(required=True)
+class StatsCore(Schema):
     n = fields.Int(required=True)
     first_ts = fields.Int(required=True)
     last_ts = fields.Int(required=True)
@@ -168,6 +160,12 @@ class StatsOut(Schema):
     largest_delta = fields.Nested(MoveOut, required=True)
     largest_pct_move = fields.Nested(MoveOut, required=True)
     pct_change = fields.Float(required=True)
+
+
+class StatsOut(StatsCore):
+    exchange = fields.Str(required=True)
+    pair = fields.Str(required=True)
+    window = fields.Str(required=True)
 
 
 class RankingRow(Schema):
@@ -185,6 +183,8 @@ class PairExchange(Schema):
     last = fields.Float(allow_none=True, required=True)
     ts = fields.Int(allow_none=True, required=True)
     pct_change = fields.Float(allow_none=True, required=True)
+    stats = fields.Nested(StatsCore, allow_none=True, required=True)
+    stats_error = fields.Str(allow_none=True, required=True, metadata={"description": "why stats is null"})
 
 
 class Spread(Schema):
@@ -463,7 +463,6 @@ def init_app(app) -> None:
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
     app.config.setdefault("OPENAPI_SWAGGER_UI_URL", f"{PREFIX}/docs/assets/")
-    app.url_map.converters["pair"] = PairConverter
     api.init_app(app)
     api.register_converter(PairConverter, _pair_schema)
     api.register_blueprint(bp)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Blueprint, render_template
+from flask import Blueprint, abort, current_app, render_template
+from sqlalchemy import select
 
-from .. import storage
+from .. import insights, storage
 from ..db import db
+from ..models import Exchange, Market
 
 bp = Blueprint("pages", __name__)
 
@@ -19,6 +21,26 @@ def dashboard():
         "dashboard.html",
         markets=storage.latest_ticks(db.session),
         runs=storage.recent_runs(db.session, limit=20),
+    )
+
+
+@bp.get("/pairs/<pair:pair>")
+def pair(pair):
+    """One pair across exchanges: overlaid prices, statistics, spread (JSON twin: /api/v1/pairs/<pair>)."""
+    unified = insights.split_pair(pair)
+    exchanges = db.session.scalars(
+        select(Exchange.name).join(Market.exchange).where(Market.pair == unified).order_by(Exchange.name)
+    ).all()
+    if not exchanges:
+        abort(404, description=f"No exchange has {unified} yet: run flask collect.")
+    return render_template(
+        "pair.html",
+        pair=unified,
+        pair_url=unified.replace("/", "-"),
+        exchanges=exchanges,
+        windows=list(insights.WINDOWS),
+        window="24h",
+        interval=current_app.config["COLLECT_INTERVAL"],
     )
 
 
