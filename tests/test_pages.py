@@ -1,7 +1,7 @@
 """The dashboard serves what is stored, and says what to do when nothing is."""
 
 from cryptocrunch.db import db
-from cryptocrunch.sources.base import Tick
+from cryptocrunch.sources.base import Tick, now_ms
 from cryptocrunch.storage import store_ticks
 
 
@@ -20,9 +20,9 @@ def test_dashboard_lists_the_latest_tick_of_each_market_and_the_runs(app, client
 
     page = client.get("/").get_data(as_text=True)
 
-    assert page.count("<td>BTC/USDT</td><td>binance</td>") == 1
-    assert "<td>1.0</td>" not in page
-    assert '<tr class="status-error"><td>kraken</td>' in page
+    assert page.count('<a href="/pairs/BTC-USDT">BTC/USDT</a>') == 1
+    assert 'data-price="1.0"' not in page
+    assert '<tr class="status-error"><td><a href="/exchanges/kraken">kraken</a></td>' in page
     assert "kraken sent a malformed payload" in page
 
 
@@ -33,3 +33,36 @@ def test_markup_in_stored_names_is_escaped(app, client):
     page = client.get("/").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;/USD" in page
+
+
+def test_rankings_page_lists_top_and_bottom_with_links(app, client):
+    with app.app_context():
+        for n, pair in enumerate(["AAA/USD", "BBB/USD", "CCC/USD"]):
+            store_ticks(
+                db.session,
+                [Tick("kraken", pair, now_ms() - 60_000 * i, 10.0 + (n + 1) * (i % 2)) for i in range(5)],
+            )
+        store_ticks(
+            db.session, [Tick("kraken", "<b>x</b>/USD", now_ms() - 60_000 * i, 1.0 + i) for i in range(5)]
+        )
+        db.session.commit()
+    page = client.get("/rankings?metric=volatility&window=1h").get_data(as_text=True)
+    assert "4 markets ranked" in page
+    top = page.index("Top by volatility")
+    assert page.index('href="/pairs/CCC-USD"', top) < page.index('href="/pairs/BBB-USD"', top)
+    assert "&lt;b&gt;x&lt;/b&gt;/USD" in page and "<b>x</b>" not in page
+    assert client.get("/rankings?metric=nope").status_code == 400
+
+
+def test_empty_rankings_say_what_to_do(client):
+    assert "No market has 3 ticks in this window yet" in client.get("/rankings").get_data(as_text=True)
+
+
+def test_exchange_and_market_pages(app, client, runner, fake):
+    runner.invoke(args=["collect", "--exchange", "binance"])
+    page = client.get("/exchanges/binance").get_data(as_text=True)
+    assert 'href="/pairs/BTC-USDT"' in page and "Most recent runs of binance" in page
+    assert client.get("/exchanges/nowhere").status_code == 404
+    market = client.get("/markets/binance/BTC-USDT").get_data(as_text=True)
+    assert "BTC/USDT on binance" in market and 'data-exchanges="[&#34;binance&#34;]"' in market
+    assert client.get("/markets/binance/DOGE-EUR").status_code == 404
