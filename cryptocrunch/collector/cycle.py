@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from .. import storage
 from ..models import Run
 from ..sources import CcxtSource, CoinGeckoSource, FetchResult, Rejection, RetryPolicy, Source, SourceFailure
-from ..sources.base import now_ms
+from ..sources.base import BookTop, Tick, now_ms
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,8 @@ def collect_once(
             futures = {name: pool.submit(_fetch, s, p, books) for name, (s, p) in jobs.items()}
             results = {name: future.result() for name, future in futures.items()}
 
-    ticks, book_tops = [], []
+    ticks: list[Tick] = []
+    book_tops: list[BookTop] = []
     for name, (result, seconds) in results.items():
         report = SourceReport(name, seconds=seconds)
         if isinstance(result, SourceFailure):
@@ -186,9 +187,10 @@ def collect_once(
     return list(reports.values())
 
 
-def _store(session: Session, ticks: list, book_tops: list) -> dict[str, tuple[int, int]]:
-    """Bulk-insert the cycle's ticks and book tops; per source (stored, duplicates) of ticks."""
-    by_source: dict[str, list] = {}
+def _store(session: Session, ticks: list[Tick], book_tops: list[BookTop]) -> dict[str, tuple[int, int]]:
+    """Bulk-insert the cycle's ticks (one statement per source, for exact per-source counts) and
+    book tops; return per source (stored, duplicates) of ticks."""
+    by_source: dict[str, list[Tick]] = {}
     for tick in ticks:
         by_source.setdefault(tick.exchange, []).append(tick)
     counts = {}
