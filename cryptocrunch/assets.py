@@ -32,4 +32,5 @@ def init_app(app: Flask) -> Environment:
     env.register("vendor_js", Bundle(*VENDOR_JS, output="gen/vendor.js"))
     env.register("app_js", Bundle(*APP_JS, output="gen/app.js"))
     env.register("pair_js", Bundle("js/pair.js", output="gen/pair.js"))
+    env.register("dashboard_js", Bundle("js/dashboard.js", output="gen/dashboard.js"))
     return env

@@ -165,3 +165,40 @@ def test_pages_load_cleanly_on_phones_and_desktops(app, live, chromium, runner, 
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     assert problems == []
     context.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_dashboard_sorts_filters_and_shows_change_and_volatility_rank(app, live, page, fake):
+    from test_api import collect_history, reference
+
+    history = collect_history(app, fake, cycles=6)
+    page.goto(live + "/")
+    page.wait_for_function("() => document.getElementById('markets-table').dataset.loaded === '24h'")
+
+    changes = {f"{e}|{p}": reference(ts, prices)["pct_change"] for (e, p), (ts, prices) in history.items()}
+    for key, value in changes.items():
+        exchange, pair = key.split("|")
+        row = page.locator(f"tr[data-exchange='{exchange}'][data-pair='{pair}']")
+        assert row.locator(".change").inner_text() == f"{value:.2f} %"
+        assert row.locator(".rank").inner_text() in {"1", "2", "3", "4"}
+
+    page.click("th button:has-text('% change')")
+    shown = [
+        float(v)
+        for v in page.eval_on_selector_all(
+            "#markets-table tbody .change", "cs => cs.map(c => c.dataset.value)"
+        )
+    ]
+    assert shown == sorted(changes.values())
+    page.click("th button:has-text('% change')")
+    shown = [
+        float(v)
+        for v in page.eval_on_selector_all(
+            "#markets-table tbody .change", "cs => cs.map(c => c.dataset.value)"
+        )
+    ]
+    assert shown == sorted(changes.values(), reverse=True)
+
+    page.fill("input.table-filter", "bitstamp")
+    assert page.locator("#markets-table tbody tr:visible").count() == 2
+    assert page.problems == []

@@ -21,6 +21,7 @@ def dashboard():
     """Latest price of every market and the collector's recent runs."""
     return render_template(
         "dashboard.html",
+        windows=[w for w in insights.WINDOWS if w != "all"],
         markets=storage.latest_ticks(db.session),
         runs=storage.recent_runs(db.session, limit=20),
     )

@@ -20,7 +20,49 @@ window.cryptocrunch = (() => {
     });
   }
 
+  // Tables with class "sortable": a header button sorts by its column (again: reverse).
+  function sortable(table) {
+    table.querySelectorAll("thead button[data-sort]").forEach((button) => {
+      button.addEventListener("click", () => {
+        const th = button.closest("th");
+        const index = Array.from(th.parentNode.children).indexOf(th);
+        const ascending = th.getAttribute("aria-sort") !== "ascending";
+        table.querySelectorAll("thead th").forEach((h) => h.removeAttribute("aria-sort"));
+        th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+        const numeric = button.dataset.sort === "number";
+        const key = (row) => {
+          const cell = row.cells[index];
+          if (!numeric) return cell.textContent.trim().toLowerCase();
+          const value = cell.dataset.value;
+          return value === "" || value === undefined ? null : Number(value);
+        };
+        const rows = Array.from(table.tBodies[0].rows);
+        rows.sort((a, b) => {
+          const x = key(a), y = key(b);
+          if (x === y) return 0;
+          if (x === null) return 1; // blanks last either way
+          if (y === null) return -1;
+          return (x < y ? -1 : 1) * (ascending ? 1 : -1);
+        });
+        table.tBodies[0].append(...rows);
+      });
+    });
+  }
+
+  // <input class="table-filter" data-table=ID>: show only rows containing the typed text.
+  function filterable(input) {
+    const table = document.getElementById(input.dataset.table);
+    input.addEventListener("input", () => {
+      const needle = input.value.trim().toLowerCase();
+      Array.from(table.tBodies[0].rows).forEach((row) => {
+        row.hidden = needle !== "" && !row.textContent.toLowerCase().includes(needle);
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    document.querySelectorAll("table.sortable").forEach(sortable);
+    document.querySelectorAll("input.table-filter").forEach(filterable);
     localizeTimes();
     document.querySelectorAll("[data-price]").forEach((el) => {
       el.textContent = formatPrice(Number(el.dataset.price));
