@@ -199,6 +199,27 @@ def test_dashboard_sorts_filters_and_shows_change_and_volatility_rank(app, live,
     ]
     assert shown == sorted(changes.values(), reverse=True)
 
+    sparklines = page.eval_on_selector_all("canvas.sparkline", "cs => cs.map(c => Number(c.dataset.points))")
+    assert sparklines == [6, 6, 6, 6]
+
     page.fill("input.table-filter", "bitstamp")
     assert page.locator("#markets-table tbody tr:visible").count() == 2
+    assert page.problems == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_markup_in_a_market_name_is_shown_as_text(app, live, page):
+    from cryptocrunch.db import db
+    from cryptocrunch.sources.base import Tick, now_ms
+    from cryptocrunch.storage import store_ticks
+
+    with app.app_context():
+        store_ticks(
+            db.session, [Tick("binance", "<script>window.pwned=1</script>/USD", now_ms() - 1000, 2.0)]
+        )
+        db.session.commit()
+    page.goto(live + "/")
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("window.pwned") is None
+    assert page.locator("td", has_text="<script>window.pwned=1</script>/USD").count() == 1
     assert page.problems == []

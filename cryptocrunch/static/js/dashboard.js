@@ -13,6 +13,30 @@
     return new Map(body.map((row) => [`${row.exchange}|${row.pair}`, row]));
   }
 
+  // A tiny line of the market's last prices over the window (30 buckets), drawn without Chart.js.
+  async function sparkline(row, window) {
+    const canvas = row.querySelector("canvas.sparkline");
+    if (!canvas) return;
+    const url = `/api/v1/markets/${encodeURIComponent(row.dataset.exchange)}/${row.dataset.pair.replace("/", "-")}/prices?window=${window}&points=30`;
+    const response = await fetch(url, { cache: "no-cache" });
+    if (!response.ok) return;
+    const points = (await response.json()).map((p) => p.last);
+    const context = canvas.getContext("2d");
+    context.clearRect(0, 0, canvas.width, canvas.height);
+    canvas.dataset.points = String(points.length);
+    if (points.length < 2) return;
+    const low = Math.min(...points), high = Math.max(...points);
+    const y = (v) => canvas.height - 2 - ((v - low) / (high - low || 1)) * (canvas.height - 4);
+    context.strokeStyle = points[points.length - 1] >= points[0] ? "#1e7d4f" : "#c0392b";
+    context.lineWidth = 1.5;
+    context.beginPath();
+    points.forEach((v, i) => {
+      const x = (i / (points.length - 1)) * (canvas.width - 2) + 1;
+      if (i === 0) context.moveTo(x, y(v)); else context.lineTo(x, y(v));
+    });
+    context.stroke();
+  }
+
   async function load() {
     try {
       const [changes, volatility] = await Promise.all([rankings("pct_change", select.value), rankings("volatility", select.value)]);
@@ -28,6 +52,7 @@
         rankCell.dataset.value = rank ? rank.rank : "";
         rankCell.textContent = rank ? rank.rank : "–";
       });
+      await Promise.all(Array.from(table.tBodies[0].rows).map((row) => sparkline(row, select.value)));
       table.dataset.loaded = select.value;
     } catch (error) {
       table.caption.textContent = `Latest tick of every market (could not load changes: ${error.message})`;
