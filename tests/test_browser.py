@@ -13,6 +13,7 @@ from werkzeug.serving import make_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-output"
+AXE = Path(__file__).resolve().parents[1] / "node_modules" / "axe-core" / "axe.min.js"
 # Without these, Chromium keeps reaching for Google's hosts on this closed network.
 FLAGS = [
     "--no-sandbox",
@@ -164,6 +165,13 @@ def test_pages_load_cleanly_on_phones_and_desktops(app, live, chromium, runner, 
     # nothing but wide tables may scroll sideways: the page itself fits the screen
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     assert problems == []
+    # axe-core (npm) on WCAG 2 A/AA rules: contrast, labels, names, landmarks
+    page.add_script_tag(path=str(AXE))
+    violations = page.evaluate(
+        "async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa']})).violations"
+        ".map(v => `${v.id}: ${v.nodes.map(n => n.target.join(' ')).join(', ')}`)"
+    )
+    assert violations == []
     context.close()
 
 
