@@ -9,7 +9,7 @@ PORT ?= 5000
 PYTEST_ARGS ?=
 export FLASK_APP := cryptocrunch
 
-.PHONY: run test install assets bench bench-api lint clean
+.PHONY: run test install assets bench bench-api bench-ui lint clean
 
 $(VENV)/.installed: setup.py pyproject.toml
 	python3 -m venv $(VENV)
@@ -50,6 +50,9 @@ test: $(VENV)/.test-installed assets
 bench: $(VENV)/.bench-installed
 	$(PY) bench/ingest.py
 	$(PY) bench/stats.py
+
+bench-ui: $(VENV)/.test-installed assets
+	$(PY) bench/ui.py
 
 bench-api: $(VENV)/.bench-installed
 	@command -v wrk >/dev/null || { echo "bench-api needs wrk: apt-get install wrk"; exit 1; }
