@@ -176,6 +176,12 @@ def recent_runs(session: Session, limit: int = 20, source: str | None = None) ->
     return list(session.scalars(query))
 
 
+def latest_runs(session: Session) -> list[Run]:
+    """The newest run of every source, by source name."""
+    newest = select(Run.source, func.max(Run.id).label("id")).group_by(Run.source).subquery()
+    return list(session.scalars(select(Run).join(newest, Run.id == newest.c.id).order_by(Run.source)))
+
+
 def latest_ticks(session: Session, market_ids: Sequence[int] | None = None) -> list[tuple[str, str, Tick]]:
     """(exchange, pair, newest tick) for every market that has one, or for ``market_ids``."""
     newest = select(Tick.market_id, func.max(Tick.ts).label("ts")).group_by(Tick.market_id)

@@ -66,3 +66,14 @@ def test_exchange_and_market_pages(app, client, runner, fake):
     market = client.get("/markets/binance/BTC-USDT").get_data(as_text=True)
     assert "BTC/USDT on binance" in market and 'data-exchanges="[&#34;binance&#34;]"' in market
     assert client.get("/markets/binance/DOGE-EUR").status_code == 404
+
+
+def test_dashboard_health_shows_the_last_run_of_each_source(app, client, runner, fake):
+    runner.invoke(args=["collect", "--exchange", "binance", "--exchange", "kraken"])
+    fake.fail("kraken", "html", times=100)
+    runner.invoke(args=["collect", "--exchange", "binance", "--exchange", "kraken"])
+    page = client.get("/").get_data(as_text=True)
+    health = page[page.index("Collector health") :]
+    assert health.count('<a href="/exchanges/kraken">kraken</a>') == 1
+    assert health.count('<a href="/exchanges/binance">binance</a>') == 1
+    assert '<tr class="status-error"><td><a href="/exchanges/kraken">kraken</a></td>' in health

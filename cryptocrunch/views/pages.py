@@ -18,12 +18,12 @@ bp = Blueprint("pages", __name__)
 
 @bp.get("/")
 def dashboard():
-    """Latest price of every market and the collector's recent runs."""
+    """Latest price of every market, and the last run of every source (collector health)."""
     return render_template(
         "dashboard.html",
         windows=[w for w in insights.WINDOWS if w != "all"],
         markets=storage.latest_ticks(db.session),
-        runs=storage.recent_runs(db.session, limit=20),
+        runs=storage.latest_runs(db.session),
     )
 
 
