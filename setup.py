@@ -1,6 +1,31 @@
+import runpy
 from pathlib import Path
 
 from setuptools import find_namespace_packages, setup
+from setuptools.command.build_py import build_py
+
+ROOT = Path(__file__).resolve().parent
+
+
+class build_py_with_assets(build_py):
+    """Bundle the browser libraries (npm, in node_modules) into cryptocrunch/static/gen first,
+    with webassets and the bundle list the app itself uses, so a wheel carries them."""
+
+    def run(self) -> None:
+        if not self.editable_mode:
+            from webassets import Bundle, Environment
+
+            static = ROOT / "cryptocrunch" / "static"
+            node_modules = ROOT / "node_modules"
+            if not node_modules.is_dir():
+                raise SystemExit("node_modules is missing: run `npm ci` before building cryptocrunch")
+            env = Environment(str(static), "/static", load_path=[str(static), str(node_modules)])
+            bundles = runpy.run_path(str(ROOT / "cryptocrunch" / "bundles.py"))["BUNDLES"]
+            for name, (files, output) in bundles.items():
+                env.register(name, Bundle(*files, output=output))
+                env[name].build(force=True)
+        super().run()
+
 
 setup(
     name="cryptocrunch",
@@ -12,6 +37,7 @@ setup(
     include_package_data=True,
     zip_safe=False,
     python_requires=">=3.11",
+    cmdclass={"build_py": build_py_with_assets},
     install_requires=[
         "flask>=3.1",
         "flask-sqlalchemy>=3.1",

@@ -1,7 +1,8 @@
-"""Flask-Assets bundles: the browser libraries from npm (node_modules) and our own scripts.
+"""Flask-Assets bundles (defined in ``bundles.py``): the browser libraries from npm
+(node_modules) and our own scripts, written to ``static/gen/``.
 
-`flask assets build` (run by `make run`, `make test` and before packaging) writes them to
-``static/gen/``; an installed wheel carries those files and never needs node_modules.
+`flask assets build` (run by `make run` and `make test`) and a wheel build (setup.py) produce
+them; an installed wheel carries those files and never needs node_modules.
 """
 
 from __future__ import annotations
@@ -11,15 +12,7 @@ from pathlib import Path
 from flask import Flask
 from flask_assets import Bundle, Environment
 
-#: npm files, in load order: Chart.js first, then what registers itself with it.
-VENDOR_JS = (
-    "chart.js/dist/chart.umd.min.js",
-    "hammerjs/hammer.min.js",
-    "chartjs-plugin-zoom/dist/chartjs-plugin-zoom.min.js",
-    "chartjs-adapter-date-fns/dist/chartjs-adapter-date-fns.bundle.min.js",
-    "chartjs-chart-financial/dist/chartjs-chart-financial.min.js",
-)
-APP_JS = ("js/app.js",)
+from .bundles import BUNDLES
 
 
 def init_app(app: Flask) -> Environment:
@@ -29,8 +22,6 @@ def init_app(app: Flask) -> Environment:
     env = Environment(app)
     env.append_path(app.static_folder)
     env.append_path(str(node_modules))
-    env.register("vendor_js", Bundle(*VENDOR_JS, output="gen/vendor.js"))
-    env.register("app_js", Bundle(*APP_JS, output="gen/app.js"))
-    env.register("pair_js", Bundle("js/pair.js", output="gen/pair.js"))
-    env.register("dashboard_js", Bundle("js/dashboard.js", output="gen/dashboard.js"))
+    for name, (files, output) in BUNDLES.items():
+        env.register(name, Bundle(*files, output=output))
     return env

@@ -19,6 +19,8 @@ def test_the_wheel_carries_templates_and_static_files(tmp_path):
     )
     [wheel] = tmp_path.glob("cryptocrunch-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
+    # the build bundles the npm libraries itself: the wheel never needs node_modules
+    assert {"cryptocrunch/static/gen/vendor.js", "cryptocrunch/static/gen/app.js"} <= names
     for path in ROOT.joinpath("cryptocrunch").rglob("*"):
         if path.is_file() and "__pycache__" not in path.parts:
             assert str(path.relative_to(ROOT)) in names
