@@ -129,3 +129,19 @@ class State(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger)
+
+
+class Candle(Base):
+    """OHLCV of a market for one timeframe, by open time (ms)."""
+
+    __tablename__ = "candle"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    market_id: Mapped[int] = mapped_column(ForeignKey("market.id"), primary_key=True)
+    timeframe: Mapped[str] = mapped_column(String(8), primary_key=True)
+    ts: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    open: Mapped[float] = mapped_column(Float)
+    high: Mapped[float] = mapped_column(Float)
+    low: Mapped[float] = mapped_column(Float)
+    close: Mapped[float] = mapped_column(Float)
+    volume: Mapped[float] = mapped_column(Float)

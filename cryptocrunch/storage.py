@@ -16,8 +16,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from . import stats
-from .models import BookTop, Exchange, Market, Rollup, Run, State, Tick
+from .models import BookTop, Candle, Exchange, Market, Rollup, Run, State, Tick
 from .sources.base import BookTop as BookTopValue
+from .sources.base import Candle as CandleValue
 from .sources.base import Tick as TickValue
 
 HOUR = 3_600_000
@@ -135,6 +136,32 @@ def store_book_tops(session: Session, books: Sequence[BookTopValue]) -> Stored:
     if result.stored:
         bump_version(session)
     return result
+
+
+CANDLE_COLUMNS = ("market_id", "timeframe", "ts", "open", "high", "low", "close", "volume")
+
+
+def store_candles(session: Session, candles: Sequence[CandleValue]) -> Stored:
+    """Insert candles in one statement; those already stored for (market, timeframe, ts) are skipped."""
+    ids = market_ids(session, {(c.exchange, c.pair) for c in candles})
+    rows = [
+        (ids[c.exchange, c.pair], c.timeframe, c.ts, c.open, c.high, c.low, c.close, c.volume)
+        for c in candles
+    ]
+    result = _bulk_insert(session, Candle.__table__, CANDLE_COLUMNS, rows)
+    if result.stored:
+        bump_version(session)
+    return result
+
+
+def last_candle_ts(session: Session, exchange: str, pair: str, timeframe: str) -> int | None:
+    """Open time of the newest stored candle of a market and timeframe."""
+    return session.scalar(
+        select(func.max(Candle.ts))
+        .join(Market, Market.id == Candle.market_id)
+        .join(Market.exchange)
+        .where(Exchange.name == exchange, Market.pair == pair, Candle.timeframe == timeframe)
+    )
 
 
 def add_runs(session: Session, runs: Sequence[Run]) -> None:

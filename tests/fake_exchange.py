@@ -30,6 +30,28 @@ Endpoints ccxt hits (relative to ``base_url + "/<id>"``)::
               book          /api/v3/depth?symbol=BTCUSDT&limit=N
     coingecko               /api/v3/coins/markets?vs_currency=usd&ids=bitcoin,ethereum  (and /api/v3/ping)
 
+OHLCV candles (``set_candles``; timeframes in ``TIMEFRAMES``) for ``fetch_ohlcv(symbol, tf, since, limit)``::
+
+    kraken    /0/public/OHLC?pair=XXBTZUSD&interval=1&since=S    candles with time > S (unix s), oldest first,
+              at most 720 (ccxt never sends ``limit``: it cuts the 720 client-side); no ``since``: newest 720.
+              ``result.last`` = time of the last candle returned (``since`` / 0 on an empty page). ccxt sends
+              since = since_ms / 1000 - one interval. [time, o, h, l, c, vwap, volume, count]; strings.
+              No always-present "current, uncommitted" candle (real Kraken adds one; older than 720 candles
+              back real Kraken has nothing, whatever ``since`` says).
+    coinbase  /api/v3/brokerage/market/products/BTC-USD/candles?granularity=ONE_MINUTE&start=S&end=E
+              (optional &limit<=350) start <= time < end (unix s), NEWEST first, {start, low, high, open,
+              close, volume} strings; more than 350 candles in [start, end) -> 400 INVALID_ARGUMENT.
+              ccxt caps ``limit`` at 300 and sends end = start + 300 * interval.
+    bitstamp  /api/v2/ohlc/btcusd/?step=60&limit=N&start=S&end=E   oldest first, N in 1..1000 (else 400).
+              With ``end`` (ccxt sends one whenever ``since`` is given): the last N candles with time <= E --
+              ``start`` is IGNORED (Bitstamp documents this); only ``start``: the first N with time >= S;
+              neither: the newest N.
+              ccxt sends end = start + N * interval - 1 and drops candles before ``since`` itself, so past the
+              last candle the wire page is NOT empty (the newest N) but ccxt returns [].
+    binance   /api/v3/klines?symbol=BTCUSDT&interval=1m&limit=N&startTime=T   oldest first, N default 500,
+              capped at 1000; startTime/endTime in ms, inclusive; endTime alone / neither: the newest N.
+              12-field rows [openTime, o, h, l, c, volume, closeTime, quoteVolume, trades, ...]; strings.
+
 What the unified ccxt ticker carries (verified by tests/test_fake_exchange.py)::
 
                       last  bid/ask  baseVolume  timestamp
@@ -81,6 +103,7 @@ Ticker values (set_ticker; same for fetch_tickers and fetch_ticker unless noted)
 
 from __future__ import annotations
 
+import bisect
 import copy
 import json
 import math
@@ -117,6 +140,18 @@ DEFAULT_LAST: dict[str, dict[str, float]] = {
 DEFAULT_VOLUME: dict[str, float] = {"BTC": 125.5, "ETH": 2050.25}
 COINGECKO_DEFAULT_VOLUME: dict[str, float] = {"BTC": 22684859765.0, "ETH": 9876543210.0}
 FAULT_KINDS = ("429", "500", "503", "slow", "malformed_json", "html", "empty")
+#: Candle timeframes served (unified ccxt name -> seconds); all four exchanges have each of them.
+TIMEFRAMES: dict[str, int] = {"1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "1d": 86400}
+_COINBASE_GRANULARITY: dict[str, str] = {
+    "1m": "ONE_MINUTE",
+    "5m": "FIVE_MINUTE",
+    "15m": "FIFTEEN_MINUTE",
+    "30m": "THIRTY_MINUTE",
+    "1h": "ONE_HOUR",
+    "1d": "ONE_DAY",
+}
+#: (open_time_ms, open, high, low, close, volume)
+Candle = tuple[int, float, float, float, float, float]
 
 #: Real API base URLs of each ccxt class (``describe()["urls"]["api"]``, ccxt 4.5) -> re-rooted on the fake.
 _REAL_API_URLS: dict[str, dict[str, str]] = {
@@ -331,6 +366,7 @@ class FakeExchange:
         self.server_errors: list[str] = []  # exceptions raised while building a response (fake bugs)
         self._tickers: dict[tuple[str, str], _Ticker] = {}
         self._books: dict[tuple[str, str], tuple[list[tuple[Any, Any]], list[tuple[Any, Any]]]] = {}
+        self._candles: dict[tuple[str, str, str], list[Candle]] = {}  # (exchange, pair, timeframe), by time
         self._faults: dict[str, list[_Fault]] = {}
         self._overrides: dict[tuple[str, str], _Response] = {}
         self._update_id = 1000
@@ -423,11 +459,12 @@ class FakeExchange:
     # ----------------------------------------------------------------- state
 
     def reset(self) -> None:
-        """Clear faults, overrides and the request log; restore default tickers and books."""
+        """Clear faults, overrides, candles and the request log; restore default tickers and books."""
         with self._lock:
             self._faults = {}
             self._overrides = {}
             self._books = {}
+            self._candles = {}
             self.requests.clear()
             self.unhandled.clear()
             self.server_errors.clear()
@@ -497,6 +534,35 @@ class FakeExchange:
             raise ValueError("coingecko has no order books")
         with self._lock:
             self._books[exchange, pair] = ([tuple(level) for level in bids], [tuple(level) for level in asks])
+
+    def set_candles(self, exchange: str, pair: str, timeframe: str, candles: list[Candle]) -> None:
+        """Set the OHLCV candles ``[(open_time_ms, open, high, low, close, volume)]`` (any order) served for
+        ``pair`` / ``timeframe`` (a key of ``TIMEFRAMES``), replacing earlier ones.
+
+        Open times must be distinct multiples of the timeframe (exchanges align candles; kraken, coinbase and
+        bitstamp send unix seconds). Values go on the wire as given (strings where the exchange uses them).
+        """
+        self._check(exchange, pair)
+        if exchange == "coingecko":
+            raise ValueError("coingecko has no candles")
+        if timeframe not in TIMEFRAMES:
+            raise ValueError(f"unknown timeframe {timeframe!r}; served: {list(TIMEFRAMES)}")
+        step = TIMEFRAMES[timeframe] * 1000
+        rows: list[Candle] = []
+        for candle in candles:
+            if len(candle) != 6:
+                raise ValueError(
+                    f"a candle is (open_time_ms, open, high, low, close, volume), not {candle!r}"
+                )
+            ts = candle[0]
+            if not isinstance(ts, int) or isinstance(ts, bool) or ts % step:
+                raise ValueError(f"open time {ts!r} is not an int multiple of {timeframe} ({step} ms)")
+            rows.append((ts, *candle[1:]))  # type: ignore[arg-type]
+        rows.sort(key=lambda row: row[0])
+        if len({row[0] for row in rows}) != len(rows):
+            raise ValueError("duplicate candle open times")
+        with self._lock:
+            self._candles[exchange, pair, timeframe] = rows
 
     def fail(
         self,
@@ -691,6 +757,28 @@ class FakeExchange:
                 return pair
         return None
 
+    def _candle_window(
+        self,
+        exchange: str,
+        pair: str,
+        timeframe: str,
+        first_ms: int | None,
+        last_ms: int | None,
+        limit: int,
+        newest: bool = False,
+    ) -> list[Candle]:
+        """Stored candles with ``first_ms <= open time <= last_ms`` (None: unbounded), oldest first: the
+        first ``limit`` of them, or the last ``limit`` when ``newest``."""
+        with self._lock:
+            rows = self._candles.get((exchange, pair, timeframe), [])
+        times = [row[0] for row in rows]
+        lo = 0 if first_ms is None else bisect.bisect_left(times, first_ms)
+        hi = len(rows) if last_ms is None else bisect.bisect_right(times, last_ms)
+        window = rows[lo:hi]
+        if limit <= 0:
+            return []
+        return window[-limit:] if newest else window[:limit]
+
     # ----------------------------------------------------------------- kraken
 
     def _kraken(self, path: str, query: dict[str, list[str]]) -> _Response | None:
@@ -707,6 +795,8 @@ class FakeExchange:
             return _json(
                 {"error": [], "result": {"status": "online", "timestamp": _iso(_now_ms())[:19] + "Z"}}
             )
+        if path == "/0/public/OHLC":
+            return self._kraken_ohlc(query)
         if path in ("/0/public/Ticker", "/0/public/Depth"):
             wanted = _first(query, "pair")
             pairs = self._kraken_pairs(wanted) if wanted else list(MARKET_IDS["kraken"])
@@ -735,6 +825,32 @@ class FakeExchange:
                 return None
             result.append(pair)
         return result
+
+    def _kraken_ohlc(self, query: dict[str, list[str]]) -> _Response:
+        """``OHLC``: up to 720 candles with time > ``since`` (unix s), oldest first, plus ``last``."""
+        pairs = self._kraken_pairs(_first(query, "pair") or "")
+        if not pairs or len(pairs) != 1:
+            return _json({"error": ["EQuery:Unknown asset pair"]})
+        minutes = _int_or_none(_first(query, "interval") or "1")
+        timeframe = next(
+            (tf for tf, sec in TIMEFRAMES.items() if minutes is not None and sec == minutes * 60), None
+        )
+        since_text = _first(query, "since")
+        since = _int_or_none(since_text.split(".")[0]) if since_text else None
+        if timeframe is None or (since_text and since is None):
+            return _json({"error": ["EGeneral:Invalid arguments"]})
+        pair = pairs[0]
+        if since is None:
+            rows = self._candle_window("kraken", pair, timeframe, None, None, 720, newest=True)
+        else:
+            rows = self._candle_window("kraken", pair, timeframe, (since + 1) * 1000, None, 720)
+        entries = []
+        for ts, o, h, low, c, v in rows:
+            vwap = round((h + low + c) / 3, 8) if all(_is_good(x) for x in (h, low, c)) else c
+            count = 1 if _is_good(v) else 0
+            entries.append([ts // 1000, *(_num_str(x) for x in (o, h, low, c, vwap, v)), count])
+        last = rows[-1][0] // 1000 if rows else (since or 0)
+        return _json({"error": [], "result": {MARKET_IDS["kraken"][pair]: entries, "last": last}})
 
     def _kraken_ticker(self, pair: str) -> dict[str, Any]:
         """One Kraken ticker entry (no timestamp: Kraken sends none)."""
@@ -799,6 +915,8 @@ class FakeExchange:
                 return _json(self._coinbase_product(product))
             if rest[1:] == ["ticker"]:
                 return _json(self._coinbase_ticker(pair))
+            if rest[1:] == ["candles"]:
+                return self._coinbase_candles(pair, query)
             return None
         if path == prefix + "/product_book":
             product_id = _first(query, "product_id") or ""
@@ -813,6 +931,38 @@ class FakeExchange:
         """Coinbase's 404 for an unknown product."""
         message = f"ProductID {product_id} could not be found"
         return _json({"error": "NOT_FOUND", "error_details": message, "message": message}, 404)
+
+    def _coinbase_candles(self, pair: str, query: dict[str, list[str]]) -> _Response:
+        """``products/{id}/candles``: start <= time < end (unix s), newest first, at most 350."""
+        granularity = _first(query, "granularity")
+        timeframe = next((tf for tf, name in _COINBASE_GRANULARITY.items() if name == granularity), None)
+        start, end = _int_or_none(_first(query, "start")), _int_or_none(_first(query, "end"))
+        limit = _int_or_none(_first(query, "limit")) if _first(query, "limit") else 350
+        problem = None
+        if timeframe is None:
+            problem = f"invalid granularity {granularity!r}"
+        elif start is None or end is None:
+            problem = "start and end are required unix timestamps (seconds)"
+        elif limit is None or not 0 < limit <= 350:
+            problem = "limit must be between 1 and 350"
+        elif -(-(end - start) // TIMEFRAMES[timeframe]) > 350:
+            problem = "number of candles requested should be less than or equal to 350"
+        if problem is not None:
+            return _json({"error": "INVALID_ARGUMENT", "error_details": problem, "message": problem}, 400)
+        assert timeframe is not None and start is not None and end is not None and limit is not None
+        rows = self._candle_window("coinbase", pair, timeframe, start * 1000, end * 1000 - 1, limit)
+        candles = [
+            {
+                "start": str(ts // 1000),
+                "low": _num_str(low),
+                "high": _num_str(h),
+                "open": _num_str(o),
+                "close": _num_str(c),
+                "volume": _num_str(v),
+            }
+            for ts, o, h, low, c, v in reversed(rows)
+        ]
+        return _json({"candles": candles})
 
     def _coinbase_product(self, template: dict[str, Any]) -> dict[str, Any]:
         """One product entry with price / volume from the ticker state."""
@@ -863,6 +1013,9 @@ class FakeExchange:
             return _json(self._fixtures["bitstamp/markets"])
         if path == "/api/v2/ticker":
             return _json([self._bitstamp_ticker(pair, with_pair=True) for pair in MARKET_IDS["bitstamp"]])
+        if path.startswith("/api/v2/ohlc/"):
+            pair = self._pair_by_id("bitstamp", path[len("/api/v2/ohlc/") :])
+            return None if pair is None else self._bitstamp_ohlc(pair, query)
         for prefix in ("/api/v2/ticker/", "/api/v2/order_book/"):
             if path.startswith(prefix):
                 pair = self._pair_by_id("bitstamp", path[len(prefix) :])
@@ -895,6 +1048,39 @@ class FakeExchange:
         if with_pair:
             entry["pair"] = pair
         return entry
+
+    def _bitstamp_ohlc(self, pair: str, query: dict[str, list[str]]) -> _Response:
+        """``ohlc/{pair}/``: ``limit`` candles oldest first; ``end`` wins over ``start`` (Bitstamp's rule)."""
+        step = _int_or_none(_first(query, "step"))
+        timeframe = next((tf for tf, sec in TIMEFRAMES.items() if sec == step), None)
+        limit = _int_or_none(_first(query, "limit"))
+        start, end = _int_or_none(_first(query, "start")), _int_or_none(_first(query, "end"))
+        errors = []
+        if timeframe is None:
+            errors.append({"field": "step", "message": "Invalid step.", "code": "invalid_choice"})
+        if limit is None or not 1 <= limit <= 1000:
+            errors.append({"field": "limit", "message": "Must be between 1 and 1000.", "code": "invalid"})
+        if errors:
+            return _json({"errors": errors}, 400)
+        assert timeframe is not None and limit is not None
+        if end is not None:
+            rows = self._candle_window("bitstamp", pair, timeframe, None, end * 1000, limit, newest=True)
+        elif start is not None:
+            rows = self._candle_window("bitstamp", pair, timeframe, start * 1000, None, limit)
+        else:
+            rows = self._candle_window("bitstamp", pair, timeframe, None, None, limit, newest=True)
+        ohlc = [
+            {
+                "timestamp": str(ts // 1000),
+                "open": _num_str(o),
+                "high": _num_str(h),
+                "low": _num_str(low),
+                "close": _num_str(c),
+                "volume": _num_str(v),
+            }
+            for ts, o, h, low, c, v in rows
+        ]
+        return _json({"data": {"pair": pair, "ohlc": ohlc}})
 
     def _bitstamp_book(self, pair: str) -> dict[str, Any]:
         """Bitstamp order_book (no depth limit on the wire)."""
@@ -938,6 +1124,8 @@ class FakeExchange:
                     return self._binance_invalid_symbol()
                 return _json([self._binance_ticker(pair) for pair in pairs if pair is not None])
             return _json([self._binance_ticker(pair) for pair in MARKET_IDS["binance"]])
+        if path == "/api/v3/klines":
+            return self._binance_klines(query)
         if path == "/api/v3/depth":
             pair = self._pair_by_id("binance", _first(query, "symbol") or "")
             if pair is None:
@@ -949,6 +1137,37 @@ class FakeExchange:
     def _binance_invalid_symbol() -> _Response:
         """Binance's answer to an unknown symbol."""
         return _json({"code": -1121, "msg": "Invalid symbol."}, 400)
+
+    def _binance_klines(self, query: dict[str, list[str]]) -> _Response:
+        """``klines``: ``limit`` (default 500, capped at 1000) rows from startTime, oldest first."""
+        pair = self._pair_by_id("binance", _first(query, "symbol") or "")
+        if pair is None:
+            return self._binance_invalid_symbol()
+        timeframe = _first(query, "interval")
+        if timeframe not in TIMEFRAMES:
+            return _json({"code": -1120, "msg": "Invalid interval."}, 400)
+        limit = min(_int_or_none(_first(query, "limit")) or 500, 1000)
+        start, end = _int_or_none(_first(query, "startTime")), _int_or_none(_first(query, "endTime"))
+        rows = self._candle_window("binance", pair, timeframe, start, end, limit, newest=start is None)
+        span = TIMEFRAMES[timeframe] * 1000
+        klines = []
+        for ts, o, h, low, c, v in rows:
+            quote = self._quote_volume(v, c) if _is_good(c) else v
+            trades = 1 if _is_good(v) else 0
+            taker = [_num_str(round(v / 2, 8)) if _is_good(v) else _num_str(v)]
+            taker.append(_num_str(round(quote / 2, 8)) if _is_good(quote) else _num_str(quote))
+            klines.append(
+                [
+                    ts,
+                    *(_num_str(x) for x in (o, h, low, c, v)),
+                    ts + span - 1,
+                    _num_str(quote),
+                    trades,
+                    *taker,
+                    "0",
+                ]
+            )
+        return _json(klines)
 
     def _binance_ticker(self, pair: str) -> dict[str, Any]:
         """Binance 24hr ticker (``closeTime`` is the timestamp ccxt uses)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import subprocess
 import sys
 import threading
@@ -639,3 +640,189 @@ def test_real_recordings_replay_through_ccxt(fx: FakeExchange, make) -> None:
     assert sorted(coinbase.load_markets()) == ["BTC/USD", "BTC/USDC"]
     ticker = coinbase.fetch_ticker("BTC/USD")
     assert (ticker["last"], ticker["bid"], ticker["ask"]) == (68923.67, 68923.66, 68923.67)
+
+
+# ---------------------------------------------------------------------------- OHLCV candles
+
+MINUTE = 60_000
+DAY0 = 1_699_920_000_000  # 2023-11-14 00:00 UTC: aligned to every timeframe
+OHLCV_PATH = {
+    "kraken": "/0/public/OHLC",
+    "coinbase": "/candles",
+    "bitstamp": "/api/v2/ohlc/",
+    "binance": "/api/v3/klines",
+}
+OHLCV_PAGE = {"kraken": 720, "coinbase": 300, "bitstamp": 1000, "binance": 1000}  # what ccxt can get per call
+
+
+def _walk(count: int, step_ms: int, seed: int, start: float = 60000.0) -> list[tuple]:
+    """``count`` candles from DAY0: a seeded random walk, low <= open/close <= high, 2-decimal prices."""
+    rng = random.Random(seed)
+    candles, price = [], start
+    for n in range(count):
+        close = round(max(1.0, price + rng.uniform(-40, 40)), 2)
+        high = round(max(price, close) + rng.uniform(0, 15), 2)
+        low = round(min(price, close) - rng.uniform(0, 15), 2)
+        candles.append((DAY0 + n * step_ms, price, high, low, close, round(rng.uniform(0, 20), 8)))
+        price = close
+    return candles
+
+
+def _page_through(exchange: Any, pair: str, timeframe: str, since: int, limit: int, on_page=None) -> list:
+    """ccxt ``fetch_ohlcv`` pages from ``since`` (last open time + 1 timeframe) until an empty page."""
+    step = exchange.parse_timeframe(timeframe) * 1000
+    pages: list[list] = []
+    while True:
+        page = exchange.fetch_ohlcv(pair, timeframe, since=since, limit=limit)
+        if not page:
+            return pages
+        pages.append(page)
+        assert len(pages) < 50, "pagination does not end"
+        since = page[-1][0] + step
+        if on_page is not None:
+            on_page(len(pages))
+
+
+@pytest.mark.parametrize("name", EXCHANGES)
+def test_fetch_ohlcv_pages_through_all_candles_and_survives_a_429(fx: FakeExchange, make, name: str) -> None:
+    pair = fx.markets[name][0]
+    candles = _walk(2500, MINUTE, seed=len(name))
+    shuffled = list(reversed(candles))  # any order in, exchange order out
+    fx.set_candles(name, pair, "1m", shuffled)
+    fx.set_candles(name, pair, "5m", _walk(10, 5 * MINUTE, seed=9))  # other timeframes do not leak in
+    exchange = make(name)
+    limit = OHLCV_PAGE[name]
+
+    def rate_limit_then_resume(done: int) -> None:
+        if done == 1:  # mid-pagination: the next call is refused once
+            fx.fail(name, "429", retry_after=0.2, path_contains=OHLCV_PATH[name])
+            with pytest.raises(ccxt.NetworkError) as raised:
+                exchange.fetch_ohlcv(pair, "1m", since=DAY0 + limit * MINUTE, limit=limit)
+            assert type(raised.value) is RATE_LIMIT_ERROR[name]
+            assert exchange.last_response_headers["Retry-After"] == "0.2"
+
+    pages = _page_through(exchange, pair, "1m", DAY0, limit, on_page=rate_limit_then_resume)
+    got = [tuple(row) for page in pages for row in page]
+    assert got == [tuple(float(x) if i else x for i, x in enumerate(c)) for c in candles]
+    assert [len(page) for page in pages] == [limit] * (2500 // limit) + [2500 % limit]
+    assert fx.count(name, OHLCV_PATH[name]) == len(pages) + 2  # + the empty page + the 429
+    assert fx.unhandled == []
+
+
+def test_ohlcv_wire_parameters_show_how_ccxt_asks(fx: FakeExchange, make) -> None:
+    for name in EXCHANGES:
+        pair = fx.markets[name][0]
+        fx.set_candles(name, pair, "1m", _walk(5, MINUTE, seed=1))
+        assert len(make(name).fetch_ohlcv(pair, "1m", since=DAY0 + MINUTE, limit=OHLCV_PAGE[name])) == 4
+    queries = {
+        name: query for name, path, query in fx.requests if any(p in path for p in OHLCV_PATH.values())
+    }
+    s = DAY0 // 1000 + 60
+    assert queries["kraken"] == f"pair=XXBTZUSD&interval=1&since={s - 60}"  # one interval earlier, no limit
+    assert queries["coinbase"] == f"granularity=ONE_MINUTE&start={s}&end={s + 300 * 60}"  # limit 300
+    assert queries["bitstamp"] == f"step=60&start={s}&end={s + 1000 * 60 - 1}&limit=1000"
+    assert queries["binance"] == f"interval=1m&limit=1000&symbol=BTCUSDT&startTime={s * 1000}"
+
+
+def test_ohlcv_raw_pages_follow_each_exchange(fx: FakeExchange) -> None:
+    candles = _walk(1200, MINUTE, seed=3)
+    for name in EXCHANGES:
+        fx.set_candles(name, fx.markets[name][0], "1m", candles)
+    s = DAY0 // 1000
+
+    def get(path: str) -> Any:
+        return requests.get(fx.base_url + path, timeout=5).json()
+
+    kraken = get(f"/kraken/0/public/OHLC?pair=XBTUSD&interval=1&since={s}")["result"]  # altname accepted
+    assert len(kraken["XXBTZUSD"]) == 720 and kraken["XXBTZUSD"][0][0] == s + 60  # time > since
+    assert kraken["last"] == kraken["XXBTZUSD"][-1][0] == s + 720 * 60
+    assert kraken["XXBTZUSD"][0][1] == str(candles[1][1])
+    newest = get("/kraken/0/public/OHLC?pair=XXBTZUSD&interval=1")["result"]["XXBTZUSD"]
+    assert [row[0] for row in newest] == [c[0] // 1000 for c in candles[-720:]]
+    beyond = get(f"/kraken/0/public/OHLC?pair=XXBTZUSD&interval=1&since={s + 1199 * 60}")["result"]
+    assert (beyond["XXBTZUSD"], beyond["last"]) == ([], s + 1199 * 60)
+
+    base = "/coinbase/api/v3/brokerage/market/products/BTC-USD/candles?granularity=ONE_MINUTE"
+    coinbase = get(f"{base}&start={s}&end={s + 350 * 60}")["candles"]
+    assert [int(c["start"]) for c in coinbase] == [s + 60 * n for n in range(349, -1, -1)]  # newest first
+    too_many = requests.get(fx.base_url + f"{base}&start={s}&end={s + 351 * 60}", timeout=5)
+    assert (too_many.status_code, too_many.json()["error"]) == (400, "INVALID_ARGUMENT")
+
+    bitstamp = get(f"/bitstamp/api/v2/ohlc/btcusd/?step=60&limit=10&start={s}&end={s + 99 * 60}")["data"]
+    assert [int(c["timestamp"]) for c in bitstamp["ohlc"]] == [s + 60 * n for n in range(90, 100)]  # end wins
+    only_start = get(f"/bitstamp/api/v2/ohlc/btcusd/?step=60&limit=3&start={s + 60}")["data"]["ohlc"]
+    assert [int(c["timestamp"]) for c in only_start] == [s + 60, s + 120, s + 180]
+    assert (
+        requests.get(fx.base_url + "/bitstamp/api/v2/ohlc/btcusd/?step=60&limit=1001", timeout=5).ok is False
+    )
+
+    binance = get(f"/binance/api/v3/klines?symbol=BTCUSDT&interval=1m&startTime={DAY0}&limit=5000")
+    assert len(binance) == 1000 and binance[0][0] == DAY0 and binance[0][6] == DAY0 + MINUTE - 1
+    assert len(get("/binance/api/v3/klines?symbol=BTCUSDT&interval=1m")) == 500
+    assert get(f"/binance/api/v3/klines?symbol=BTCUSDT&interval=1m&startTime={DAY0 + 1200 * MINUTE}") == []
+
+
+@pytest.mark.parametrize(("timeframe", "count"), [("1h", 1200), ("1d", 400)])
+def test_binance_fetch_ohlcv_hourly_and_daily(fx: FakeExchange, make, timeframe: str, count: int) -> None:
+    step = {"1h": 60 * MINUTE, "1d": 1440 * MINUTE}[timeframe]
+    candles = _walk(count, step, seed=step % 97)
+    fx.set_candles("binance", "BTC/USDT", timeframe, candles)
+    exchange = make("binance")
+    pages = _page_through(exchange, "BTC/USDT", timeframe, DAY0, 1000)
+    assert [tuple(row) for page in pages for row in page] == [tuple(c) for c in candles]
+    assert [len(page) for page in pages] == ([1000, count - 1000] if count > 1000 else [count])
+    assert f"interval={timeframe}" in fx.requests[-1][2]
+    assert exchange.fetch_ohlcv("BTC/USDT", "1m", since=DAY0) == []  # nothing set for 1m
+
+
+def test_real_ohlcv_recordings_match_the_fake_layout(fx: FakeExchange, make) -> None:
+    fx.set_candles("kraken", "BTC/USDT", "1m", _walk(2, MINUTE, seed=5))
+    fx.set_candles("binance", "BTC/USDT", "1m", _walk(2, MINUTE, seed=5))
+    fx.set_candles("bitstamp", "BTC/USD", "1h", _walk(2, 60 * MINUTE, seed=5))
+    fx.set_candles("coinbase", "BTC/USD", "1h", _walk(2, 60 * MINUTE, seed=5))
+    s = DAY0 // 1000
+
+    def get(path: str) -> Any:
+        return requests.get(fx.base_url + path, timeout=5).json()
+
+    real = json.loads(_real("kraken/OHLC_XBTUSDT_1m_2025-11-10.json"))["result"]
+    fake = get("/kraken/0/public/OHLC?pair=XBTUSDT&interval=1")["result"]
+    assert set(fake) == set(real) and [type(x) for x in fake["XBTUSDT"][0]] == [
+        type(x) for x in real["XBTUSDT"][0]
+    ]
+    real = json.loads(_real("binance/klines_BTCUSDT_1m_2021-10-22.json"))[0]
+    assert [type(x) for x in get("/binance/api/v3/klines?symbol=BTCUSDT&interval=1m")[0]] == [
+        type(x) for x in real
+    ]
+    real = json.loads(_real("bitstamp/ohlc_btcusdt_1h_2024-03-13.json"))
+    fake = get("/bitstamp/api/v2/ohlc/btcusd/?step=3600&limit=5")
+    assert set(fake["data"]) == set(real["data"]) and list(fake["data"]["ohlc"][0]) == list(
+        real["data"]["ohlc"][0]
+    )
+    real = json.loads(_real("coinbase_advanced/market_products_BTC-USD_candles_1h_2024-04-04.json"))
+    path = "/coinbase/api/v3/brokerage/market/products/BTC-USD/candles?granularity=ONE_HOUR"
+    fake = get(f"{path}&start={s}&end={s + 7200}")
+    assert list(fake["candles"][0]) == list(real["candles"][0])
+    assert int(fake["candles"][0]["start"]) > int(fake["candles"][1]["start"])  # newest first, as recorded
+
+    fx.serve_body("binance", "/api/v3/klines", _real("binance/klines_BTCUSDT_1m_2021-10-22.json"))
+    row = make("binance").fetch_ohlcv("BTC/USDT", "1m")[0]
+    assert row == [1634943780000, 60685.22, 60729.84, 60670.9, 60719.27, 21.63272]
+
+
+def test_set_candles_refuses_bad_input_and_reset_clears(fx: FakeExchange, make) -> None:
+    with pytest.raises(ValueError, match="unknown timeframe"):
+        fx.set_candles("binance", "BTC/USDT", "2m", [])
+    with pytest.raises(ValueError, match="not an int multiple"):
+        fx.set_candles("kraken", "BTC/USD", "1m", [(DAY0 + 1, 1.0, 1.0, 1.0, 1.0, 1.0)])
+    with pytest.raises(ValueError, match="duplicate"):
+        fx.set_candles("bitstamp", "BTC/USD", "1m", [(DAY0, 1, 1, 1, 1, 1)] * 2)
+    with pytest.raises(ValueError, match="no candles"):
+        fx.set_candles("coingecko", "BTC/USD", "1m", [])
+    with pytest.raises(ValueError, match="does not list"):
+        fx.set_candles("coinbase", "BTC/USDT", "1m", [])
+    fx.set_candles("binance", "BTC/USDT", "1m", _walk(3, MINUTE, seed=2))
+    exchange = make("binance")
+    assert len(exchange.fetch_ohlcv("BTC/USDT", "1m", since=DAY0)) == 3
+    fx.reset()
+    assert exchange.fetch_ohlcv("BTC/USDT", "1m", since=DAY0) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,7 +14,10 @@ from flask import Blueprint, current_app
 from .. import storage
 from ..config import ConfigError, read_json_file, validate
 from ..db import db
-from .cycle import SourceReport, build_sources, collect_once
+from ..sources import CcxtSource
+from ..sources.base import now_ms
+from .backfill import TIMEFRAMES, backfill_market, parse_since
+from .cycle import SourceReport, build_sources, collect_once, normalize_pair
 from .schedule import run_every, stop_on_signals
 
 bp = Blueprint("collector", __name__, cli_group=None)
@@ -102,6 +106,75 @@ def collect_command(
             f"another 'flask collect' is running on this instance (lock {busy.lock_file});"
             " stop it first or wait for it to finish"
         ) from None
+
+
+@bp.cli.command("backfill")
+@click.option("--timeframe", type=click.Choice(TIMEFRAMES), default="1h", show_default=True)
+@click.option(
+    "--since", "since_text", default="30d", show_default=True, help="30d, 12h, 2w, or a date (UTC)."
+)
+@click.option("--exchange", "exchanges", multiple=True, help="Only this exchange (repeatable).")
+@click.option("--pair", "pairs", multiple=True, help="Only this pair, BTC/USD or BTC-USD (repeatable).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="JSON file of settings (same keys as the environment).",
+)
+def backfill_command(
+    timeframe: str,
+    since_text: str,
+    exchanges: tuple[str, ...],
+    pairs: tuple[str, ...],
+    config_file: str | None,
+) -> None:
+    """Store historical OHLCV candles of the configured markets; a second run continues where it stopped."""
+    app = current_app._get_current_object()
+    now = now_ms()
+    try:
+        if config_file:
+            app.config.update(read_json_file(config_file))
+        validate(app.config)
+        start = parse_since(since_text, now)
+        sources = build_sources(app.config, Path(app.instance_path) / "markets", exchanges)
+    except (ConfigError, ValueError) as error:
+        raise click.UsageError(str(error)) from None
+    wanted = {normalize_pair(p) for p in pairs}
+    totals = [0, 0, 0]
+    for name, (source, source_pairs) in sources.items():
+        if not isinstance(source, CcxtSource):
+            continue  # CoinGecko has no candles here
+        for pair in source_pairs:
+            if wanted and pair not in wanted:
+                continue
+            stored = [0]
+            started = time.monotonic()
+
+            def rate(_item: object, stored: list[int] = stored, started: float = started) -> str:
+                return f"{stored[0]:,} candles, {stored[0] / max(time.monotonic() - started, 1e-9):,.0f}/s"
+
+            with click.progressbar(
+                length=max(now - start, 1), label=f"{name:<10} {pair:<10}", show_eta=True, item_show_func=rate
+            ) as bar:
+
+                def on_page(covered: int, new: int, bar: object = bar, stored: list[int] = stored) -> None:
+                    stored[0] += new
+                    bar.update(covered - bar.pos)
+
+                report = backfill_market(db.session, source, pair, timeframe, start, now, on_page)
+            totals[0] += report.stored
+            totals[1] += report.duplicates
+            totals[2] += report.rejected
+            resumed = f", resumed from {_fmt_ms(report.resumed_from)} UTC" if report.resumed_from else ""
+            outcome = f"ERROR {report.error}" if report.error else "done"
+            click.echo(
+                f"{name:<10} {pair:<10} {outcome}: stored {report.stored}  duplicates {report.duplicates}  "
+                f"rejected {report.rejected}  retries {report.retries}  {report.seconds:.1f} s{resumed}"
+            )
+    click.echo(
+        f"backfill {timeframe} since {_fmt_ms(start)} UTC: stored {totals[0]}, duplicates {totals[1]}, "
+        f"rejected {totals[2]}"
+    )
 
 
 @bp.cli.command("runs")

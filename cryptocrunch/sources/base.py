@@ -46,6 +46,21 @@ class BookTop:
 
 
 @dataclass(frozen=True, slots=True)
+class Candle:
+    """OHLCV of a market for one timeframe, by open time."""
+
+    exchange: str
+    pair: str
+    timeframe: str
+    ts: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+@dataclass(frozen=True, slots=True)
 class Rejection:
     """A value that failed validation: never stored, counted and logged."""
 
@@ -218,3 +233,21 @@ def make_book_top(
         bid_depth_1=depth("bid", 1),
         ask_depth_1=depth("ask", 1),
     )
+
+
+def make_candle(
+    exchange: str, pair: str, timeframe: str, row: Sequence[Any], *, received: int, tolerance_ms: int
+) -> Candle:
+    """Build a validated Candle from ``[open_time_ms, open, high, low, close, volume]``."""
+    if not isinstance(row, list | tuple) or len(row) < 6:
+        raise Invalid(f"malformed candle: {row!r}")
+    ts = timestamp(row[0], received, tolerance_ms)
+    if row[0] is None:
+        raise Invalid("candle without an open time")
+    o, h, low, c = (
+        positive(name, v) for name, v in zip(("open", "high", "low", "close"), row[1:5], strict=True)
+    )
+    volume = optional_volume("volume", row[5])
+    if h < max(o, c, low) or low > min(o, c):
+        raise Invalid(f"high {h} / low {low} do not contain open {o} and close {c}")
+    return Candle(exchange, pair, timeframe, ts, o, h, low, c, 0.0 if volume is None else volume)

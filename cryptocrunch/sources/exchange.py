@@ -7,13 +7,24 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import ccxt
 
-from .base import FetchResult, Invalid, Rejection, make_book_top, make_tick, now_ms, positive
+from .base import (
+    Candle,
+    FetchResult,
+    Invalid,
+    Rejection,
+    SourceFailure,
+    make_book_top,
+    make_candle,
+    make_tick,
+    now_ms,
+    positive,
+)
 from .retry import (
     MALFORMED,
     Attempts,
@@ -205,3 +216,52 @@ class CcxtSource:
                 )
             except Invalid as reason:
                 result.rejections.append(Rejection(self.name, pair, f"order book: {reason}"))
+
+    # -- history -----------------------------------------------------------
+
+    def timeframe_ms(self, timeframe: str) -> int:
+        """Milliseconds in one candle of ``timeframe`` (ccxt's notation: 1m, 5m, 1h, 1d)."""
+        return int(self.exchange.parse_timeframe(timeframe) * 1000)
+
+    def candle_pages(
+        self, pair: str, timeframe: str, since: int, until: int
+    ) -> Iterator[tuple[list[Candle], list[Rejection], int]]:
+        """Yield (candles, rejections, retries) page by page from ``since`` until ``until`` (ms).
+
+        Each page goes through the same retry policy as tickers; a failure raises SourceFailure
+        after what was yielded before it, so a caller that stores each page can resume.
+        """
+        attempts = Attempts()
+        try:
+            self.load_markets(attempts)
+        except Exception as error:
+            raise describe_failure(self.name, error, attempts, self.cooldown) from error
+        if pair not in self.exchange.markets:
+            raise SourceFailure(f"{self.name} does not list {pair}")
+        step = self.timeframe_ms(timeframe)
+        cursor = since
+        while cursor < until:
+            attempts = Attempts()
+            try:
+                rows = self._call(
+                    lambda c=cursor: self.exchange.fetch_ohlcv(pair, timeframe, c), attempts, "fetch_ohlcv"
+                )
+                if not isinstance(rows, list):
+                    raise ccxt.BadResponse(f"{self.name} returned no candles")
+            except Exception as error:
+                raise describe_failure(self.name, error, attempts, self.cooldown) from error
+            candles, rejections = [], []
+            received = now_ms()
+            for row in rows:
+                try:
+                    candle = make_candle(self.name, pair, timeframe, row, received=received, tolerance_ms=0)
+                except Invalid as reason:
+                    rejections.append(Rejection(self.name, pair, f"candle: {reason}"))
+                    continue
+                if cursor <= candle.ts < until:
+                    candles.append(candle)
+            yield candles, rejections, attempts.retries
+            newest = max((c.ts for c in candles), default=None)
+            if newest is None:
+                break  # an empty page (or none in range): nothing more to fetch
+            cursor = newest + step
