@@ -315,3 +315,54 @@ def gaps(session: Session, exchange: str, pair: str, window: Window, interval: f
         "coverage_pct": 100 * (1 - missing / span),
         "n": len(ticks),
     }
+
+
+TIMEFRAMES = {"1m": 60_000, "5m": 300_000, "1h": 3_600_000, "1d": 86_400_000}
+
+
+def _timeframe(timeframe: str) -> int:
+    if timeframe not in TIMEFRAMES:
+        raise BadRequest(f"timeframe must be one of {', '.join(TIMEFRAMES)}, got {timeframe!r}")
+    return TIMEFRAMES[timeframe]
+
+
+def candles(session: Session, exchange: str, pair: str, timeframe: str, window: Window) -> list[dict]:
+    """Candles of one market: stored ones (backfill, import) where they exist, the rest resampled
+    from its ticks on the fly, so every market has candles. ``source`` says which."""
+    step = _timeframe(timeframe)
+    market_id = find_market(session, exchange, pair)
+    end = min(window.end, minute_now() + 60_000)
+    stored = storage.read_candles(session, market_id, timeframe, window.start, end)
+    ticks = storage.read_prices(session, {market_id: (window.start // step * step, end)})
+    derived = stats.resample(ticks["ts"].to_numpy(), ticks["price"].to_numpy(), step)
+    derived = derived[~derived["ts"].isin(stored["ts"]) & (derived["ts"] >= window.start)]
+    rows = [{**r, "source": "stored"} for r in stored.to_dict("records")]
+    rows += [{**r, "volume": None, "source": "ticks"} for r in derived.to_dict("records")]
+    rows.sort(key=lambda r: r["ts"])
+    if len(rows) > MAX_POINTS:
+        raise BadRequest(
+            f"{len(rows)} {timeframe} candles in the window; pick a shorter window or a longer timeframe"
+        )
+    return [{**r, "ts": int(r["ts"])} for r in rows]
+
+
+def signals(
+    session: Session, timeframe: str, window: Window, within_ms: int, fast: int = 12, slow: int = 26
+) -> list[dict]:
+    """EMA(fast)/EMA(slow) crossovers of every market's candles over ``window`` that happened in the
+    last ``within_ms``, newest first."""
+    if fast < 1 or slow < 1:
+        raise BadRequest("EMA spans must be at least 1")
+    if fast >= slow:
+        raise BadRequest(f"fast ({fast}) must be shorter than slow ({slow})")
+    since = minute_now() - within_ms
+    found = []
+    for _, exchange, pair in _markets(session).itertuples(index=False):
+        series = candles(session, exchange, pair, timeframe, window)
+        if len(series) < 2:
+            continue
+        for cross in stats.crossovers([c["ts"] for c in series], [c["close"] for c in series], fast, slow):
+            if cross.ts >= since:
+                found.append({"exchange": exchange, "pair": pair, **asdict(cross)})
+    found.sort(key=lambda s: s["ts"], reverse=True)
+    return found

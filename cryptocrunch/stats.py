@@ -260,3 +260,59 @@ def compute(ts: Sequence[int] | np.ndarray, prices: Sequence[float] | np.ndarray
     if len(frame) < MIN_POINTS:
         raise ValueError(_too_few(len(frame)))
     return finish(summarize(frame, ["key"]).iloc[0])
+
+
+def resample(ts: np.ndarray, prices: np.ndarray, timeframe_ms: int) -> pd.DataFrame:
+    """Candles (ts = open time, open, high, low, close) of ticks sorted by ts, one per timeframe bucket
+    that holds a tick."""
+    frame = pd.DataFrame(
+        {"bucket": np.asarray(ts, dtype="int64") // timeframe_ms * timeframe_ms, "price": prices}
+    )
+    grouped = frame.groupby("bucket", sort=True)["price"]
+    out = grouped.agg(["first", "max", "min", "last"]).reset_index()
+    out.columns = ["ts", "open", "high", "low", "close"]
+    return out
+
+
+def ema(values: np.ndarray, span: int) -> np.ndarray:
+    """Exponential moving average with alpha = 2 / (span + 1), seeded with the first value
+    (pandas ``ewm(span=span, adjust=False)``)."""
+    if span < 1:
+        raise ValueError(f"an EMA span must be at least 1, got {span}")
+    return pd.Series(values, dtype="float64").ewm(span=span, adjust=False).mean().to_numpy()
+
+
+@dataclass(frozen=True, slots=True)
+class Cross:
+    """The fast EMA crossing the slow one: ``golden`` upwards, ``death`` downwards."""
+
+    kind: str
+    ts: int
+    price: float
+    fast: float
+    slow: float
+
+
+def crossovers(ts: Sequence[int], close: Sequence[float], fast: int = 12, slow: int = 26) -> list[Cross]:
+    """Every candle at which EMA(fast) - EMA(slow) changes sign (from the candle before it)."""
+    if fast >= slow:
+        raise ValueError(f"the fast EMA span ({fast}) must be shorter than the slow one ({slow})")
+    close = np.asarray(close, dtype="float64")
+    quick, steady = ema(close, fast), ema(close, slow)
+    side = np.sign(quick - steady)
+    found = []
+    for i in np.flatnonzero((side[1:] != side[:-1]) & (side[1:] != 0)) + 1:
+        # a touch (difference exactly 0) then a move keeps the side it left from
+        before = side[:i][side[:i] != 0]
+        if not len(before) or before[-1] == side[i]:
+            continue
+        found.append(
+            Cross(
+                "golden" if side[i] > 0 else "death",
+                int(ts[i]),
+                float(close[i]),
+                float(quick[i]),
+                float(steady[i]),
+            )
+        )
+    return found

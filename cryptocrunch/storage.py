@@ -154,6 +154,21 @@ def store_candles(session: Session, candles: Sequence[CandleValue]) -> Stored:
     return result
 
 
+def read_candles(session: Session, market_id: int, timeframe: str, low: int, high: int) -> pd.DataFrame:
+    """Stored candles (ts, open, high, low, close, volume) of a market with low <= ts < high, by ts."""
+    query = (
+        select(Candle.ts, Candle.open, Candle.high, Candle.low, Candle.close, Candle.volume)
+        .where(
+            Candle.market_id == market_id, Candle.timeframe == timeframe, Candle.ts >= low, Candle.ts < high
+        )
+        .order_by(Candle.ts)
+    )
+    frame = pd.DataFrame(
+        _fetch_floats(session, query, 6), columns=["ts", "open", "high", "low", "close", "volume"]
+    )
+    return frame.astype({"ts": "int64"})
+
+
 def last_candle_ts(session: Session, exchange: str, pair: str, timeframe: str) -> int | None:
     """Open time of the newest stored candle of a market and timeframe."""
     return session.scalar(

@@ -112,6 +112,20 @@ class GapArgs(WindowArgs, FormatArgs):
     k = fields.Float(load_default=3.0, validate=validate.Range(min=0, min_inclusive=False))
 
 
+class CandleArgs(WindowArgs, FormatArgs):
+    timeframe = fields.Str(load_default="1h", validate=validate.OneOf(list(insights.TIMEFRAMES)))
+
+
+class SignalArgs(CandleArgs):
+    fast = fields.Int(load_default=12, validate=validate.Range(1, 500))
+    slow = fields.Int(load_default=26, validate=validate.Range(2, 1000))
+    within = fields.Str(
+        load_default="24h",
+        validate=validate.OneOf([w for w in insights.WINDOWS if w != "all"]),
+        metadata={"description": "only crossovers this recent"},
+    )
+
+
 class RunArgs(FormatArgs):
     limit = fields.Int(load_default=50, validate=validate.Range(1, 1000))
     source = fields.Str()
@@ -215,6 +229,28 @@ class GapsOut(Schema):
     n = fields.Int(required=True)
     coverage_pct = fields.Float(required=True)
     gaps = fields.List(fields.Nested(Gap), required=True)
+
+
+class CandleOut(Schema):
+    ts = fields.Int(required=True)
+    open = fields.Float(required=True)
+    high = fields.Float(required=True)
+    low = fields.Float(required=True)
+    close = fields.Float(required=True)
+    volume = fields.Float(allow_none=True, required=True)
+    source = fields.Str(
+        required=True, metadata={"description": "stored (backfill/import) or ticks (resampled)"}
+    )
+
+
+class SignalOut(Schema):
+    exchange = fields.Str(required=True)
+    pair = fields.Str(required=True)
+    kind = fields.Str(required=True, metadata={"description": "golden (fast EMA crosses above) or death"})
+    ts = fields.Int(required=True)
+    price = fields.Float(required=True)
+    fast = fields.Float(required=True)
+    slow = fields.Float(required=True)
 
 
 class RunOut(Schema):
@@ -347,6 +383,34 @@ def market_gaps(args, exchange, pair):
     if _wants_csv(args):
         return _rows(result["gaps"], Gap(), args, f"{exchange}-{pair}-gaps")
     return result
+
+
+@bp.get("/markets/<exchange>/<pair:pair>/candles")
+@bp.arguments(CandleArgs, location="query")
+@bp.response(200, CandleOut(many=True))
+@bp.alt_response(200, **CSV_RESPONSE)
+def market_candles(args, exchange, pair):
+    """OHLCV candles: stored ones where they exist, the rest resampled from ticks."""
+    data = _call(insights.candles, db.session, exchange, pair, args["timeframe"], _window(args))
+    return _rows(data, CandleOut(), args, f"{exchange}-{pair}-candles")
+
+
+@bp.get("/signals")
+@bp.arguments(SignalArgs, location="query")
+@bp.response(200, SignalOut(many=True))
+@bp.alt_response(200, **CSV_RESPONSE)
+def signals(args):
+    """EMA crossovers (golden/death) of every market's candles within the last `within`, newest first."""
+    data = _call(
+        insights.signals,
+        db.session,
+        args["timeframe"],
+        _window(args),
+        insights.WINDOWS[args["within"]],
+        args["fast"],
+        args["slow"],
+    )
+    return _rows(data, SignalOut(), args, "signals")
 
 
 @bp.get("/rankings")

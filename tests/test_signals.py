@@ -1,0 +1,100 @@
+"""Candles from ticks, EMA crossovers and the signals scan."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cryptocrunch.db import db
+from cryptocrunch.sources.base import Candle, Tick, now_ms
+from cryptocrunch.stats import crossovers, ema, resample
+from cryptocrunch.storage import store_candles, store_ticks
+
+HOUR = 3_600_000
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    values=st.lists(st.floats(1e-6, 1e6, allow_nan=False), min_size=1, max_size=200),
+    span=st.integers(1, 60),
+)
+def test_ema_is_the_plain_recursion(values, span):
+    alpha = 2 / (span + 1)
+    expected = [values[0]]
+    for v in values[1:]:
+        expected.append(alpha * v + (1 - alpha) * expected[-1])
+    np.testing.assert_allclose(ema(np.array(values), span), expected, rtol=1e-9)
+    np.testing.assert_allclose(
+        ema(np.array(values), span), pd.Series(values).ewm(span=span, adjust=False).mean(), rtol=1e-9
+    )
+
+
+def test_crossovers_find_golden_and_death_crosses():
+    close = np.r_[np.linspace(10, 5, 40), np.linspace(5, 12, 40), np.linspace(12, 4, 40)]
+    ts = [1000 * i for i in range(len(close))]
+    found = crossovers(ts, close, 3, 8)
+    assert [c.kind for c in found] == ["golden", "death"]
+    quick, steady = ema(close, 3), ema(close, 8)
+    for cross in found:
+        i = ts.index(cross.ts)
+        assert np.sign(quick[i] - steady[i]) != np.sign(quick[i - 1] - steady[i - 1])
+        assert (cross.price, cross.fast, cross.slow) == (close[i], quick[i], steady[i])
+    with pytest.raises(ValueError, match="must be shorter"):
+        crossovers(ts, close, 26, 12)
+
+
+def test_resample_makes_ohlc_per_bucket():
+    ts = np.array([0, 10, 59_999, 60_000, 185_000])
+    prices = np.array([5.0, 7.0, 4.0, 6.0, 9.0])
+    out = resample(ts, prices, 60_000)
+    assert out.to_dict("list") == {
+        "ts": [0, 60_000, 180_000],
+        "open": [5.0, 6.0, 9.0],
+        "high": [7.0, 6.0, 9.0],
+        "low": [4.0, 6.0, 9.0],
+        "close": [4.0, 6.0, 9.0],
+    }
+
+
+def test_stored_candles_take_precedence_over_candles_from_ticks(app, client):
+    start = (now_ms() // HOUR - 5) * HOUR
+    with app.app_context():
+        store_ticks(
+            db.session, [Tick("kraken", "BTC/USD", start + i * 600_000, 100.0 + i) for i in range(30)]
+        )
+        store_candles(db.session, [Candle("kraken", "BTC/USD", "1h", start + HOUR, 1, 2, 0.5, 1.5, 42)])
+        db.session.commit()
+    rows = client.get("/api/v1/markets/kraken/BTC-USD/candles?timeframe=1h&window=24h").get_json()
+    assert [r["source"] for r in rows] == ["ticks", "stored", "ticks", "ticks", "ticks"]
+    assert rows[0] == {
+        "ts": start,
+        "open": 100.0,
+        "high": 105.0,
+        "low": 100.0,
+        "close": 105.0,
+        "volume": None,
+        "source": "ticks",
+    }
+    assert rows[1]["volume"] == 42
+    csv = client.get("/api/v1/markets/kraken/BTC-USD/candles?timeframe=1h&format=csv").get_data(as_text=True)
+    assert csv.splitlines()[0] == "ts,open,high,low,close,volume,source"
+
+
+def test_signals_scan_every_market(app, client):
+    start = (now_ms() // HOUR - 120) * HOUR
+    up_then_down = np.r_[np.linspace(50, 100, 80), np.linspace(100, 60, 40)]
+    flat = np.full(120, 10.0)
+    with app.app_context():
+        for pair, series in (("UP/USD", up_then_down), ("FLAT/USD", flat)):
+            store_candles(
+                db.session,
+                [Candle("kraken", pair, "1h", start + i * HOUR, v, v, v, v, 1) for i, v in enumerate(series)],
+            )
+            store_ticks(db.session, [Tick("kraken", pair, start, float(series[0]))])
+        db.session.commit()
+    rows = client.get("/api/v1/signals?timeframe=1h&window=7d&within=7d&fast=3&slow=8").get_json()
+    assert [(r["pair"], r["kind"]) for r in rows] == [("UP/USD", "death")]
+    expected = crossovers([start + i * HOUR for i in range(120)], up_then_down, 3, 8)[-1]
+    assert (rows[0]["ts"], rows[0]["price"]) == (expected.ts, expected.price)
+    assert client.get("/api/v1/signals?fast=30&slow=10").status_code == 400
