@@ -16,8 +16,10 @@ from ..config import ConfigError, read_json_file, validate
 from ..db import db
 from ..sources import CcxtSource
 from ..sources.base import now_ms
+from ..sources.csvfiles import CsvFormatError
 from .backfill import TIMEFRAMES, backfill_market, parse_since
 from .cycle import SourceReport, build_sources, collect_once, normalize_pair
+from .importer import ImportFailed, import_candles
 from .schedule import run_every, stop_on_signals
 
 bp = Blueprint("collector", __name__, cli_group=None)
@@ -175,6 +177,50 @@ def backfill_command(
         f"backfill {timeframe} since {_fmt_ms(start)} UTC: stored {totals[0]}, duplicates {totals[1]}, "
         f"rejected {totals[2]}"
     )
+
+
+@bp.cli.command("import-candles")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--exchange", help="The exchange the candles come from (files rarely say).")
+@click.option("--pair", help="BASE/QUOTE, when the file does not name it.")
+@click.option(
+    "--timeframe", type=click.Choice(TIMEFRAMES), help="When it cannot be told from the rows' spacing."
+)
+@click.option(
+    "--skip-bad", is_flag=True, help="Store the good rows and report the rest (default: store nothing)."
+)
+def import_candles_command(
+    file: Path, exchange: str | None, pair: str | None, timeframe: str | None, skip_bad: bool
+) -> None:
+    """Import a candle CSV (CryptoDataDownload, Binance klines, Kraken OHLCVT or generic OHLCV)."""
+    try:
+        report = import_candles(
+            db.session, file, exchange=exchange, pair=pair, timeframe=timeframe, skip_bad=skip_bad
+        )
+    except ImportFailed as failed:
+        report = failed.report
+        shown = "\n".join(f"  {p}" for p in report.problems[:20])
+        more = f"\n  ... and {len(report.problems) - 20} more" if len(report.problems) > 20 else ""
+        raise click.ClickException(
+            f"{file.name}: {len(report.problems)} bad or conflicting row(s); nothing was stored "
+            f"(--skip-bad stores the rest):\n{shown}{more}"
+        ) from None
+    except (CsvFormatError, UnicodeDecodeError) as error:
+        raise click.ClickException(f"{file.name}: {error}") from None
+    click.echo(
+        f"{file.name}: {report.layout} layout, {report.exchange} {report.pair} {report.timeframe}: "
+        f"{report.rows} rows, stored {report.stored}, already stored {report.already_stored}, "
+        f"identical duplicates collapsed {report.collapsed}, skipped {report.skipped}"
+    )
+    if report.swapped_volumes:
+        click.echo(f"  fixed {report.swapped_volumes} rows whose base and quote volumes were swapped")
+    for problem in report.problems[:20]:
+        click.echo(f"  skipped {problem}")
+    if report.gaps:
+        widest = max(report.gaps, key=lambda g: g[1] - g[0])
+        click.echo(
+            f"  {len(report.gaps)} gap(s); widest from {_fmt_ms(widest[0])} to {_fmt_ms(widest[1])} UTC"
+        )
 
 
 @bp.cli.command("runs")
