@@ -37,6 +37,8 @@ install: $(VENV)/.installed
 
 run: assets
 	$(FLASK) init-db
+	@echo "Backfilling two days of hourly candles so the charts are not empty (offline: each exchange says so)"
+	-$(FLASK) backfill --timeframe 1h --since 2d
 	$(FLASK) collect --every $(INTERVAL) & collector=$$!; \
 	trap 'kill -TERM $$collector 2>/dev/null; wait $$collector' EXIT; \
 	$(FLASK) run --host $(HOST) --port $(PORT)

@@ -144,3 +144,14 @@ def test_backfill_reports_an_unlisted_pair_and_bad_options(app, runner, fake):
     assert "ERROR binance does not list DOGE/EUR" in result.output
     assert runner.invoke(args=["backfill", "--since", "soon"]).exit_code == 2
     assert runner.invoke(args=["backfill", "--timeframe", "2m"]).exit_code == 2
+
+
+def test_an_unreachable_exchange_is_reported_once_and_its_other_pairs_skipped(app, runner, fake):
+    app.config["EXCHANGE_OPTIONS"]["kraken"]["urls"] = {"api": {"public": "http://127.0.0.1:9/kraken"}}
+    app.config["RETRY_MAX_TRIES"] = 2
+    result = runner.invoke(args=["backfill", "--exchange", "kraken", "--since", "2d"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("kraken") and ": " in line]
+    assert "ERROR no network: kraken unreachable after 2 tries" in lines[0]
+    assert all("skipped: kraken could not be reached" in line for line in lines[1:])
+    assert len(lines) == len(fake.markets["kraken"])

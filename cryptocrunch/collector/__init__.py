@@ -143,11 +143,15 @@ def backfill_command(
         raise click.UsageError(str(error)) from None
     wanted = {normalize_pair(p) for p in pairs}
     totals = [0, 0, 0]
+    totals_by_exchange: dict[str, int] = {}  # markets attempted per exchange
     for name, (source, source_pairs) in sources.items():
         if not isinstance(source, CcxtSource):
             continue  # CoinGecko has no candles here
         for pair in source_pairs:
             if wanted and pair not in wanted:
+                continue
+            if not source.exchange.markets and totals_by_exchange.get(name):
+                click.echo(f"{name:<10} {pair:<10} skipped: {name} could not be reached for its markets")
                 continue
             stored = [0]
             started = time.monotonic()
@@ -164,6 +168,7 @@ def backfill_command(
                     bar.update(covered - bar.pos)
 
                 report = backfill_market(db.session, source, pair, timeframe, start, now, on_page)
+            totals_by_exchange[name] = totals_by_exchange.get(name, 0) + 1
             totals[0] += report.stored
             totals[1] += report.duplicates
             totals[2] += report.rejected
