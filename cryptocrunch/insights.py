@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from . import stats, storage
 from .models import Exchange, Market
-from .sources.base import now_ms
+from .sources.base import TIMEFRAMES, now_ms
 
 WINDOWS = {"1h": 3_600_000, "24h": 86_400_000, "7d": 7 * 86_400_000, "30d": 30 * 86_400_000, "all": None}
 METRICS = ("volatility", "pct_change", "largest_pct_move", "stdev")
@@ -315,9 +315,6 @@ def gaps(session: Session, exchange: str, pair: str, window: Window, interval: f
         "coverage_pct": 100 * (1 - missing / span),
         "n": len(ticks),
     }
-
-
-TIMEFRAMES = {"1m": 60_000, "5m": 300_000, "1h": 3_600_000, "1d": 86_400_000}
 
 
 def _timeframe(timeframe: str) -> int:

@@ -15,9 +15,9 @@ from .. import storage
 from ..config import ConfigError, read_json_file, validate
 from ..db import db
 from ..sources import CcxtSource
-from ..sources.base import now_ms
+from ..sources.base import TIMEFRAMES, now_ms
 from ..sources.csvfiles import CsvFormatError
-from .backfill import TIMEFRAMES, backfill_market, parse_since
+from .backfill import backfill_market, parse_since
 from .cycle import SourceReport, build_sources, collect_once, normalize_pair
 from .importer import ImportFailed, import_candles
 from .schedule import run_every, stop_on_signals
@@ -111,7 +111,7 @@ def collect_command(
 
 
 @bp.cli.command("backfill")
-@click.option("--timeframe", type=click.Choice(TIMEFRAMES), default="1h", show_default=True)
+@click.option("--timeframe", type=click.Choice(list(TIMEFRAMES)), default="1h", show_default=True)
 @click.option(
     "--since", "since_text", default="30d", show_default=True, help="30d, 12h, 2w, or a date (UTC)."
 )
@@ -189,7 +189,7 @@ def backfill_command(
 @click.option("--exchange", help="The exchange the candles come from (files rarely say).")
 @click.option("--pair", help="BASE/QUOTE, when the file does not name it.")
 @click.option(
-    "--timeframe", type=click.Choice(TIMEFRAMES), help="When it cannot be told from the rows' spacing."
+    "--timeframe", type=click.Choice(list(TIMEFRAMES)), help="When it cannot be told from the rows' spacing."
 )
 @click.option(
     "--skip-bad", is_flag=True, help="Store the good rows and report the rest (default: store nothing)."

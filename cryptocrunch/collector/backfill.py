@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from .. import storage
 from ..sources import CcxtSource, SourceFailure
 
-TIMEFRAMES = ("1m", "5m", "1h", "1d")
 _UNITS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
 
 

@@ -10,10 +10,8 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from .. import storage
-from ..sources.base import Candle
+from ..sources.base import TIMEFRAMES, Candle
 from ..sources.csvfiles import CsvFormatError, Row, parse
-
-TIMEFRAME_MS = {"1m": 60_000, "5m": 300_000, "1h": 3_600_000, "1d": 86_400_000}
 
 
 @dataclass(slots=True)
@@ -48,7 +46,7 @@ def _timeframe(rows: list[Row], given: str | None) -> str:
     spacing = [b.ts - a.ts for a, b in itertools.pairwise(rows) if b.ts > a.ts]
     # the most common spacing (ties: the shortest) is robust to gaps and stray rows
     usual = max(Counter(spacing).items(), key=lambda item: (item[1], -item[0]))[0] if spacing else 0
-    for name, step in TIMEFRAME_MS.items():
+    for name, step in TIMEFRAMES.items():
         if usual == step:
             return name
     raise CsvFormatError(
@@ -78,7 +76,7 @@ def import_candles(
     report.swapped_volumes = parsed.swapped_volumes
     report.problems = [f"line {line}: {reason}" for line, reason in parsed.bad]
     report.timeframe = _timeframe(rows, timeframe)
-    step = TIMEFRAME_MS[report.timeframe]
+    step = TIMEFRAMES[report.timeframe]
 
     unique: list[Row] = []
     conflicting: set[int] = set()
