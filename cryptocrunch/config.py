@@ -30,6 +30,10 @@ DEFAULTS: dict[str, Any] = {
     # Free tier: about 30 calls a minute; keep calls at least this many seconds apart.
     "COINGECKO_MIN_INTERVAL": 2.5,
     "COLLECT_INTERVAL": 60,
+    # Market-cap snapshots (CoinGecko /coins/markets by cap): how many coins, and whether every
+    # collect takes one (else only `flask collect --caps`).
+    "CAPS_TOP": 100,
+    "CAPS_EVERY_COLLECT": False,
     "REQUEST_TIMEOUT": 10.0,
     "RETRY_MAX_TRIES": 4,
     "RETRY_MAX_TIME": 30.0,
@@ -83,6 +87,7 @@ def validate(config: Mapping[str, Any]) -> None:
         "BOOK_LIMIT",
         "FUTURE_TOLERANCE",
         "COINGECKO_MIN_INTERVAL",
+        "CAPS_TOP",
     ):
         value = config[key]
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:

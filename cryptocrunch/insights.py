@@ -363,3 +363,39 @@ def signals(
                 found.append({"exchange": exchange, "pair": pair, **asdict(cross)})
     found.sort(key=lambda s: s["ts"], reverse=True)
     return found
+
+
+def caps(session: Session, window: Window) -> list[dict]:
+    """Each coin's latest market-cap snapshot with its rank change since its first snapshot in
+    ``window`` (positive = climbed), best rank first."""
+    first: dict[str, object] = {}
+    latest: dict[str, object] = {}
+    for snapshot in storage.read_caps(session, window.start, window.end):
+        first.setdefault(snapshot.coin, snapshot)
+        latest[snapshot.coin] = snapshot
+    rows = [
+        {
+            "coin": c.coin,
+            "symbol": c.symbol,
+            "name": c.name,
+            "rank": c.rank,
+            "rank_change": first[c.coin].rank - c.rank,
+            "market_cap": c.market_cap,
+            "volume": c.volume,
+            "supply": c.supply,
+            "ts": c.ts,
+        }
+        for c in latest.values()
+    ]
+    return sorted(rows, key=lambda r: r["rank"])
+
+
+def cap_history(session: Session, coin: str, window: Window) -> list[dict]:
+    """Every snapshot of one coin in ``window``, oldest first."""
+    history = storage.read_caps(session, window.start, window.end, coin)
+    if not history and not storage.read_caps(session, 0, 2**62, coin):
+        raise NotFound(f"no market-cap snapshot of {coin!r} yet: run flask collect --caps")
+    return [
+        {"ts": c.ts, "rank": c.rank, "market_cap": c.market_cap, "volume": c.volume, "supply": c.supply}
+        for c in history
+    ]

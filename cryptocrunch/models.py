@@ -145,3 +145,19 @@ class Candle(Base):
     low: Mapped[float] = mapped_column(Float)
     close: Mapped[float] = mapped_column(Float)
     volume: Mapped[float] = mapped_column(Float)
+
+
+class Cap(Base):
+    """A CoinGecko market-cap snapshot of one coin (by CoinGecko id) at one time."""
+
+    __tablename__ = "cap"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    coin: Mapped[str] = mapped_column(String(100), primary_key=True)
+    ts: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    symbol: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    rank: Mapped[int]
+    market_cap: Mapped[float] = mapped_column(Float)
+    volume: Mapped[float | None] = mapped_column(Float)
+    supply: Mapped[float | None] = mapped_column(Float)

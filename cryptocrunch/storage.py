@@ -16,9 +16,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from . import stats
-from .models import BookTop, Candle, Exchange, Market, Rollup, Run, State, Tick
+from .models import BookTop, Candle, Cap, Exchange, Market, Rollup, Run, State, Tick
 from .sources.base import BookTop as BookTopValue
 from .sources.base import Candle as CandleValue
+from .sources.base import CapSnapshot
 from .sources.base import Tick as TickValue
 
 HOUR = 3_600_000
@@ -177,6 +178,26 @@ def last_candle_ts(session: Session, exchange: str, pair: str, timeframe: str) -
         .join(Market.exchange)
         .where(Exchange.name == exchange, Market.pair == pair, Candle.timeframe == timeframe)
     )
+
+
+CAP_COLUMNS = ("coin", "ts", "symbol", "name", "rank", "market_cap", "volume", "supply")
+
+
+def store_caps(session: Session, caps: Sequence[CapSnapshot]) -> Stored:
+    """Insert market-cap snapshots; one already stored for (coin, ts) is skipped."""
+    rows = [tuple(getattr(c, name) for name in CAP_COLUMNS) for c in caps]
+    result = _bulk_insert(session, Cap.__table__, CAP_COLUMNS, rows)
+    if result.stored:
+        bump_version(session)
+    return result
+
+
+def read_caps(session: Session, low: int, high: int, coin: str | None = None) -> list[Cap]:
+    """Snapshots with low <= ts < high (of one coin, or all), oldest first."""
+    query = select(Cap).where(Cap.ts >= low, Cap.ts < high).order_by(Cap.ts, Cap.rank)
+    if coin is not None:
+        query = query.where(Cap.coin == coin)
+    return list(session.scalars(query))
 
 
 def add_runs(session: Session, runs: Sequence[Run]) -> None:

@@ -18,7 +18,7 @@ from ..sources import CcxtSource
 from ..sources.base import TIMEFRAMES, now_ms
 from ..sources.csvfiles import CsvFormatError
 from .backfill import backfill_market, parse_since
-from .cycle import SourceReport, build_sources, collect_once, normalize_pair
+from .cycle import SourceReport, build_sources, coingecko_source, collect_once, normalize_pair, snapshot_caps
 from .importer import ImportFailed, import_candles
 from .schedule import run_every, stop_on_signals
 
@@ -58,6 +58,7 @@ def collect_lock(instance_path: str) -> filelock.BaseFileLock:
 @click.option("--exchange", "exchanges", multiple=True, help="Only this source (repeatable).")
 @click.option("--pair", "pairs", multiple=True, help="Only this pair, BTC/USD or BTC-USD (repeatable).")
 @click.option("--books", is_flag=True, help="Also store the order-book top of each market.")
+@click.option("--caps", is_flag=True, help="Also snapshot CoinGecko's top CAPS_TOP market caps.")
 @click.option(
     "--config",
     "config_file",
@@ -70,6 +71,7 @@ def collect_command(
     exchanges: tuple[str, ...],
     pairs: tuple[str, ...],
     books: bool,
+    caps: bool,
     config_file: str | None,
     verbose: bool,
 ) -> None:
@@ -83,6 +85,7 @@ def collect_command(
             app.config.update(read_json_file(config_file))
         validate(app.config)
         sources = build_sources(app.config, Path(app.instance_path) / "markets", exchanges)
+        caps_source = coingecko_source(app.config)
     except (ConfigError, ValueError) as error:
         raise click.UsageError(str(error)) from None
 
@@ -95,6 +98,8 @@ def collect_command(
             if verbose:
                 for rejection in report.rejections:
                     click.echo(f"  rejected {rejection.pair}: {rejection.reason}")
+        if caps or app.config["CAPS_EVERY_COLLECT"]:
+            click.echo(snapshot_caps(db.session, caps_source, int(app.config["CAPS_TOP"])))
 
     try:
         with collect_lock(app.instance_path), stop_on_signals() as stop:

@@ -44,6 +44,45 @@ def normalize_pair(pair: str) -> str:
     return pair.strip().upper().replace("-", "/")
 
 
+def _common(config: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "policy": RetryPolicy.from_config(config),
+        "timeout": float(config["REQUEST_TIMEOUT"]),
+        "tolerance_ms": int(config["FUTURE_TOLERANCE"] * 1000),
+        "cooldown": float(config["COOLDOWN"]),
+    }
+
+
+def coingecko_source(config: Mapping[str, Any]) -> CoinGeckoSource:
+    """The CoinGecko client for the configured coins (none configured: a client for market caps only)."""
+    coins = config["COINGECKO_COINS"] or {"ids": [], "vs_currencies": ["usd"]}
+    return CoinGeckoSource(
+        url=config["COINGECKO_URL"],
+        api_key=config["COINGECKO_API_KEY"],
+        ids=coins["ids"],
+        vs_currencies=coins["vs_currencies"],
+        min_interval=float(config["COINGECKO_MIN_INTERVAL"]),
+        **_common(config),
+    )
+
+
+def snapshot_caps(session: Session, source: CoinGeckoSource, top: int) -> str:
+    """Store a market-cap snapshot of the ``top`` coins; return the summary line."""
+    started = time.monotonic()
+    try:
+        caps, rejections = source.fetch_caps(top)
+    except SourceFailure as failure:
+        return f"{'caps':<12} ERROR {failure}"
+    for rejection in rejections:
+        log.warning("rejected %s %s: %s", rejection.exchange, rejection.pair, rejection.reason)
+    result = storage.store_caps(session, caps)
+    session.commit()
+    return (
+        f"{'caps':<12} stored {result.stored}  duplicates {result.duplicates}  rejected {len(rejections)}  "
+        f"{time.monotonic() - started:.2f} s"
+    )
+
+
 def build_sources(
     config: Mapping[str, Any], cache_dir: Path, exchanges: Sequence[str] = ()
 ) -> dict[str, tuple[Source, list[str]]]:
@@ -57,29 +96,13 @@ def build_sources(
     unknown = [e for e in exchanges if e not in names]
     if unknown:
         raise ValueError(f"{unknown[0]!r} is not configured; configured sources: {', '.join(names)}")
-    policy = RetryPolicy.from_config(config)
-    common = {
-        "policy": policy,
-        "timeout": float(config["REQUEST_TIMEOUT"]),
-        "tolerance_ms": int(config["FUTURE_TOLERANCE"] * 1000),
-        "cooldown": float(config["COOLDOWN"]),
-    }
+    common = _common(config)
     sources: dict[str, tuple[Source, list[str]]] = {}
     for name in names:
         if exchanges and name not in exchanges:
             continue
         if name == COINGECKO:
-            sources[name] = (
-                CoinGeckoSource(
-                    url=config["COINGECKO_URL"],
-                    api_key=config["COINGECKO_API_KEY"],
-                    ids=coins["ids"],
-                    vs_currencies=coins["vs_currencies"],
-                    min_interval=float(config["COINGECKO_MIN_INTERVAL"]),
-                    **common,
-                ),
-                [],
-            )
+            sources[name] = (coingecko_source(config), [])
         else:
             sources[name] = (
                 CcxtSource(

@@ -64,6 +64,20 @@ class Candle:
 
 
 @dataclass(frozen=True, slots=True)
+class CapSnapshot:
+    """A coin's market cap, rank, volume and circulating supply at one time."""
+
+    coin: str
+    ts: int
+    symbol: str
+    name: str
+    rank: int
+    market_cap: float
+    volume: float | None
+    supply: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class Rejection:
     """A value that failed validation: never stored, counted and logged."""
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import requests
 
-from .base import FetchResult, Invalid, Rejection, make_tick, now_ms
+from .base import CapSnapshot, FetchResult, Invalid, Rejection, make_tick, now_ms, optional_volume, positive
 from .retry import Attempts, RetryPolicy, call_with_retry, describe_failure, parse_retry_after
 
 log = logging.getLogger(__name__)
@@ -143,3 +143,49 @@ class CoinGeckoSource:
                 )
             except Invalid as reason:
                 result.rejections.append(Rejection(NAME, pair, str(reason)))
+
+    def fetch_caps(self, top: int, vs: str = "usd") -> tuple[list[CapSnapshot], list[Rejection]]:
+        """The ``top`` coins by market cap (``/coins/markets`` by cap); raise SourceFailure when it fails."""
+        attempts = Attempts()
+        try:
+            rows = call_with_retry(
+                lambda: self._get(
+                    "/coins/markets",
+                    {"vs_currency": vs, "order": "market_cap_desc", "per_page": str(top), "page": "1"},
+                ),
+                policy=self.policy,
+                transient=_transient,
+                retry_after=lambda e: getattr(e, "retry_after", None),
+                attempts=attempts,
+                label=f"{NAME} /coins/markets (caps)",
+            )
+            if not isinstance(rows, list):
+                raise ValueError(f"/coins/markets answered {type(rows).__name__}, expected a list")
+        except Exception as error:
+            raise describe_failure(NAME, error, attempts, self.cooldown) from error
+        received = now_ms()
+        caps, rejections = [], []
+        for row in rows:
+            coin = row.get("id") if isinstance(row, dict) else None
+            try:
+                if not isinstance(coin, str) or not coin:
+                    raise Invalid("row without an id")
+                rank = row.get("market_cap_rank")
+                if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+                    raise Invalid(f"market_cap_rank is not a positive whole number: {rank!r}")
+                ts = _parse_ts(row.get("last_updated")) or received
+                caps.append(
+                    CapSnapshot(
+                        coin=coin,
+                        ts=min(ts, received),
+                        symbol=str(row.get("symbol") or "").upper(),
+                        name=str(row.get("name") or coin),
+                        rank=rank,
+                        market_cap=positive("market_cap", row.get("market_cap")),
+                        volume=optional_volume("total volume", row.get("total_volume")),
+                        supply=optional_volume("circulating supply", row.get("circulating_supply")),
+                    )
+                )
+            except Invalid as reason:
+                rejections.append(Rejection(NAME, str(coin), f"caps: {reason}"))
+        return caps, rejections

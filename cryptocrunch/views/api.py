@@ -253,6 +253,32 @@ class SignalOut(Schema):
     slow = fields.Float(required=True)
 
 
+class CapOut(Schema):
+    coin = fields.Str(required=True, metadata={"description": "CoinGecko id"})
+    symbol = fields.Str(required=True)
+    name = fields.Str(required=True)
+    rank = fields.Int(required=True)
+    rank_change = fields.Int(
+        required=True, metadata={"description": "places climbed since the window's first snapshot"}
+    )
+    market_cap = fields.Float(required=True)
+    volume = fields.Float(allow_none=True, required=True)
+    supply = fields.Float(allow_none=True, required=True)
+    ts = fields.Int(required=True)
+
+
+class CapPoint(Schema):
+    ts = fields.Int(required=True)
+    rank = fields.Int(required=True)
+    market_cap = fields.Float(required=True)
+    volume = fields.Float(allow_none=True, required=True)
+    supply = fields.Float(allow_none=True, required=True)
+
+
+class CapArgs(WindowArgs, FormatArgs):
+    pass
+
+
 class RunOut(Schema):
     source = fields.Str(required=True)
     started = fields.Int(required=True)
@@ -411,6 +437,26 @@ def signals(args):
         args["slow"],
     )
     return _rows(data, SignalOut(), args, "signals")
+
+
+@bp.get("/caps")
+@bp.arguments(CapArgs, location="query")
+@bp.response(200, CapOut(many=True))
+@bp.alt_response(200, **CSV_RESPONSE)
+def caps(args):
+    """Market-cap ranks (CoinGecko snapshots): each coin's latest, with its rank change over the window."""
+    return _rows(_call(insights.caps, db.session, _window(args)), CapOut(), args, "caps")
+
+
+@bp.get("/caps/<coin>")
+@bp.arguments(CapArgs, location="query")
+@bp.response(200, CapPoint(many=True))
+@bp.alt_response(200, **CSV_RESPONSE)
+def cap_history(args, coin):
+    """One coin's market-cap snapshots over the window, oldest first."""
+    return _rows(
+        _call(insights.cap_history, db.session, coin, _window(args)), CapPoint(), args, f"{coin}-caps"
+    )
 
 
 @bp.get("/rankings")
