@@ -94,25 +94,28 @@ class CoinGeckoSource:
             )
         return response.json()
 
+    def _coins_markets(self, params: Mapping[str, str], attempts: Attempts) -> list[Any]:
+        """``/coins/markets`` with the retry policy; a list, or ValueError naming what came instead."""
+        rows = call_with_retry(
+            lambda: self._get("/coins/markets", params),
+            policy=self.policy,
+            transient=_transient,
+            retry_after=lambda e: getattr(e, "retry_after", None),
+            attempts=attempts,
+            label=f"{NAME} /coins/markets",
+        )
+        if not isinstance(rows, list):
+            raise ValueError(f"/coins/markets answered {type(rows).__name__}, expected a list")
+        return rows
+
     def fetch(self, pairs: Sequence[str], books: bool) -> FetchResult:
         """Fetch the aggregate price of every configured coin; ``pairs`` narrows them (empty = all)."""
         attempts = Attempts()
         result = FetchResult()
         try:
             for vs in self.vs_currencies:
-                rows = call_with_retry(
-                    lambda vs=vs: self._get(
-                        "/coins/markets", {"vs_currency": vs, "ids": ",".join(self.ids), "per_page": "250"}
-                    ),
-                    policy=self.policy,
-                    transient=_transient,
-                    retry_after=lambda e: getattr(e, "retry_after", None),
-                    attempts=attempts,
-                    label=f"{NAME} /coins/markets",
-                )
-                if not isinstance(rows, list):
-                    raise ValueError(f"/coins/markets answered {type(rows).__name__}, expected a list")
-                self._parse(rows, vs, pairs, result)
+                params = {"vs_currency": vs, "ids": ",".join(self.ids), "per_page": "250"}
+                self._parse(self._coins_markets(params, attempts), vs, pairs, result)
         except Exception as error:
             raise describe_failure(NAME, error, attempts, self.cooldown) from error
         result.retries = attempts.retries
@@ -148,19 +151,8 @@ class CoinGeckoSource:
         """The ``top`` coins by market cap (``/coins/markets`` by cap); raise SourceFailure when it fails."""
         attempts = Attempts()
         try:
-            rows = call_with_retry(
-                lambda: self._get(
-                    "/coins/markets",
-                    {"vs_currency": vs, "order": "market_cap_desc", "per_page": str(top), "page": "1"},
-                ),
-                policy=self.policy,
-                transient=_transient,
-                retry_after=lambda e: getattr(e, "retry_after", None),
-                attempts=attempts,
-                label=f"{NAME} /coins/markets (caps)",
-            )
-            if not isinstance(rows, list):
-                raise ValueError(f"/coins/markets answered {type(rows).__name__}, expected a list")
+            params = {"vs_currency": vs, "order": "market_cap_desc", "per_page": str(top), "page": "1"}
+            rows = self._coins_markets(params, attempts)
         except Exception as error:
             raise describe_failure(NAME, error, attempts, self.cooldown) from error
         received = now_ms()
