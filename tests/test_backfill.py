@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from cryptocrunch.collector.backfill import parse_since
 from cryptocrunch.db import db
-from cryptocrunch.models import Candle, Exchange, Market
+from cryptocrunch.models import Candle, Exchange, Market, Run
 from cryptocrunch.sources.base import Invalid, make_candle, now_ms
 
 MINUTE = 60_000
@@ -155,3 +155,31 @@ def test_an_unreachable_exchange_is_reported_once_and_its_other_pairs_skipped(ap
     assert "ERROR no network: kraken unreachable after 2 tries" in lines[0]
     assert all("skipped: kraken could not be reached" in line for line in lines[1:])
     assert len(lines) == len(fake.markets["kraken"])
+
+
+def test_a_rate_limit_puts_the_exchange_on_cooldown_for_backfill_and_collect(app, runner, fake):
+    start = (now_ms() // MINUTE - 1_200) * MINUTE
+    fake.set_candles("binance", "BTC/USDT", "1m", walk(1_100, start))
+    app.config["MARKETS"]["binance"] = ["BTC/USDT", "ETH/USDT"]
+    app.config["RETRY_MAX_TRIES"] = 2
+    # the second page is rate-limited whatever the retries do
+    fake.fail("binance", "429", times=100, retry_after=0, path_contains=f"startTime={start + 500 * MINUTE}")
+    args = ["backfill", "--timeframe", "1m", "--since", "1200m", "--exchange", "binance"]
+
+    first = runner.invoke(args=args)
+
+    assert first.exit_code == 0, first.output
+    assert "BTC/USDT   ERROR binance rate-limited us" in first.output and "stored 500" in first.output
+    assert "ETH/USDT   skipped: binance on cooldown until" in first.output
+    with app.app_context():
+        run = db.session.scalars(sa.select(Run).where(Run.source == "binance")).one()
+    assert run.status == "error" and run.error.startswith("backfill BTC/USDT: binance rate-limited us")
+    assert run.cooldown_until >= now_ms() + 290_000 and run.stored == 500
+    requests = fake.count("binance")
+
+    again = runner.invoke(args=args)
+    collected = runner.invoke(args=["collect", "--exchange", "binance"])
+
+    assert "BTC/USDT   skipped: binance on cooldown until" in again.output
+    assert "on cooldown until" in collected.output
+    assert fake.count("binance") == requests

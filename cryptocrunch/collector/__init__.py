@@ -147,6 +147,8 @@ def backfill_command(
     except (ConfigError, ValueError) as error:
         raise click.UsageError(str(error)) from None
     wanted = {normalize_pair(p) for p in pairs}
+    cooling = storage.active_cooldowns(db.session, now)
+    db.session.rollback()
     totals = [0, 0, 0]
     totals_by_exchange: dict[str, int] = {}  # markets attempted per exchange
     for name, (source, source_pairs) in sources.items():
@@ -154,6 +156,10 @@ def backfill_command(
             continue  # CoinGecko has no candles here
         for pair in source_pairs:
             if wanted and pair not in wanted:
+                continue
+            if name in cooling:
+                until = _fmt_ms(cooling[name])
+                click.echo(f"{name:<10} {pair:<10} skipped: {name} on cooldown until {until} UTC")
                 continue
             if not source.exchange.markets and totals_by_exchange.get(name):
                 click.echo(f"{name:<10} {pair:<10} skipped: {name} could not be reached for its markets")
@@ -174,6 +180,8 @@ def backfill_command(
 
                 report = backfill_market(db.session, source, pair, timeframe, start, now, on_page)
             totals_by_exchange[name] = totals_by_exchange.get(name, 0) + 1
+            if report.cooldown_until:
+                cooling[name] = report.cooldown_until
             totals[0] += report.stored
             totals[1] += report.duplicates
             totals[2] += report.rejected

@@ -11,7 +11,9 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from .. import storage
+from ..models import Run
 from ..sources import CcxtSource, SourceFailure
+from ..sources.base import now_ms
 
 _UNITS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
 
@@ -43,6 +45,7 @@ class BackfillReport:
     seconds: float = 0.0
     resumed_from: int | None = None
     error: str | None = None
+    cooldown_until: int | None = None
 
 
 def backfill_market(
@@ -60,6 +63,8 @@ def backfill_market(
     Each page is committed on its own, so an interrupted backfill resumes where it stopped. The
     candle still open at ``end`` is left out: stored now, it would never be completed.
     ``on_page(ms covered so far, candles stored in the page)`` drives a progress display.
+    A rate limit puts the exchange on cooldown in the run log, as in ``flask collect``, so neither
+    command asks it again before the cooldown ends.
     """
     report = BackfillReport(source.name, pair)
     step = source.timeframe_ms(timeframe)
@@ -69,7 +74,7 @@ def backfill_market(
     if last is not None and last + step > start:
         cursor = report.resumed_from = last + step
     session.rollback()  # no read transaction held open across the network
-    started = time.monotonic()
+    started, started_ms = time.monotonic(), now_ms()
     try:
         for candles, rejections, retries in source.candle_pages(pair, timeframe, cursor, end):
             result = storage.store_candles(session, candles)
@@ -83,5 +88,21 @@ def backfill_market(
     except SourceFailure as failure:
         report.error = str(failure)
         report.retries += failure.retries
+        report.cooldown_until = failure.cooldown_until(source.cooldown, now_ms())
+        if report.cooldown_until:
+            run = Run(
+                source=source.name,
+                started=started_ms,
+                finished=now_ms(),
+                status="error",
+                stored=report.stored,
+                duplicates=report.duplicates,
+                rejected=report.rejected,
+                retries=report.retries,
+                error=f"backfill {pair}: {failure}",
+                cooldown_until=report.cooldown_until,
+            )
+            storage.add_runs(session, [run])
+            session.commit()
     report.seconds = time.monotonic() - started
     return report

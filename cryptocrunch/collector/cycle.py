@@ -170,9 +170,7 @@ def collect_once(
         report = SourceReport(name, seconds=seconds)
         if isinstance(result, SourceFailure):
             report.status, report.error, report.retries = "error", str(result), result.retries
-            if result.rate_limited:
-                wait = max(cooldown, result.retry_after or 0)
-                report.cooldown_until = now_ms() + int(wait * 1000)
+            report.cooldown_until = result.cooldown_until(cooldown, now_ms())
         else:
             report.retries = result.retries
             report.rejected = len(result.rejections)

@@ -107,6 +107,13 @@ class SourceFailure(Exception):
         self.rate_limited = rate_limited
         self.retry_after = retry_after
 
+    def cooldown_until(self, cooldown: float, now: int) -> int | None:
+        """When a rate-limited source may be asked again (epoch ms): after COOLDOWN s, or the
+        server's Retry-After when longer; None when this failure was not a rate limit."""
+        if not self.rate_limited:
+            return None
+        return now + int(max(cooldown, self.retry_after or 0) * 1000)
+
 
 class Source(Protocol):
     """Anything the collector can pull prices from."""
