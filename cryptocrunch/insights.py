@@ -323,9 +323,17 @@ def _timeframe(timeframe: str) -> int:
     return TIMEFRAMES[timeframe]
 
 
-def candles(session: Session, exchange: str, pair: str, timeframe: str, window: Window) -> list[dict]:
+def candles(
+    session: Session, exchange: str, pair: str, timeframe: str, window: Window, fast: int = 12, slow: int = 26
+) -> list[dict]:
     """Candles of one market: stored ones (backfill, import) where they exist, the rest resampled
-    from its ticks on the fly, so every market has candles. ``source`` says which."""
+    from its ticks on the fly, so every market has candles. ``source`` says which. Each carries
+    EMA(fast) and EMA(slow) of the closes from the window's first candle on, and ``cross`` marks the
+    candles where the fast EMA crosses the slow one (golden upwards, death downwards)."""
+    if fast < 1 or slow < 1:
+        raise BadRequest("EMA spans must be at least 1")
+    if fast >= slow:
+        raise BadRequest(f"fast ({fast}) must be shorter than slow ({slow})")
     step = _timeframe(timeframe)
     market_id = find_market(session, exchange, pair)
     end = min(window.end, minute_now() + 60_000)
@@ -340,7 +348,19 @@ def candles(session: Session, exchange: str, pair: str, timeframe: str, window: 
         raise BadRequest(
             f"{len(rows)} {timeframe} candles in the window; pick a shorter window or a longer timeframe"
         )
-    return [{**r, "ts": int(r["ts"])} for r in rows]
+    close = np.array([r["close"] for r in rows], dtype="float64")
+    quick, steady = stats.ema(close, fast), stats.ema(close, slow)
+    crosses = {c.ts: c.kind for c in stats.crossovers([r["ts"] for r in rows], close, quick, steady)}
+    return [
+        {
+            **r,
+            "ts": int(r["ts"]),
+            "ema_fast": float(f),
+            "ema_slow": float(s),
+            "cross": crosses.get(int(r["ts"])),
+        }
+        for r, f, s in zip(rows, quick, steady, strict=True)
+    ]
 
 
 def signals(
@@ -348,19 +368,21 @@ def signals(
 ) -> list[dict]:
     """EMA(fast)/EMA(slow) crossovers of every market's candles over ``window`` that happened in the
     last ``within_ms``, newest first."""
-    if fast < 1 or slow < 1:
-        raise BadRequest("EMA spans must be at least 1")
-    if fast >= slow:
-        raise BadRequest(f"fast ({fast}) must be shorter than slow ({slow})")
     since = minute_now() - within_ms
-    found = []
-    for _, exchange, pair in _markets(session).itertuples(index=False):
-        series = candles(session, exchange, pair, timeframe, window)
-        if len(series) < 2:
-            continue
-        for cross in stats.crossovers([c["ts"] for c in series], [c["close"] for c in series], fast, slow):
-            if cross.ts >= since:
-                found.append({"exchange": exchange, "pair": pair, **asdict(cross)})
+    found = [
+        {
+            "exchange": exchange,
+            "pair": pair,
+            "kind": c["cross"],
+            "ts": c["ts"],
+            "price": c["close"],
+            "fast": c["ema_fast"],
+            "slow": c["ema_slow"],
+        }
+        for _, exchange, pair in _markets(session).itertuples(index=False)
+        for c in candles(session, exchange, pair, timeframe, window, fast, slow)
+        if c["cross"] and c["ts"] >= since
+    ]
     found.sort(key=lambda s: s["ts"], reverse=True)
     return found
 

@@ -293,12 +293,12 @@ class Cross:
     slow: float
 
 
-def crossovers(ts: Sequence[int], close: Sequence[float], fast: int = 12, slow: int = 26) -> list[Cross]:
-    """Every candle at which EMA(fast) - EMA(slow) changes sign (from the candle before it)."""
-    if fast >= slow:
-        raise ValueError(f"the fast EMA span ({fast}) must be shorter than the slow one ({slow})")
+def crossovers(
+    ts: Sequence[int], close: Sequence[float], quick: np.ndarray, steady: np.ndarray
+) -> list[Cross]:
+    """Every candle at which the fast EMA ``quick`` minus the slow EMA ``steady`` changes sign
+    (from the candle before it)."""
     close = np.asarray(close, dtype="float64")
-    quick, steady = ema(close, fast), ema(close, slow)
     side = np.sign(quick - steady)
     found = []
     for i in np.flatnonzero((side[1:] != side[:-1]) & (side[1:] != 0)) + 1:

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pandas as pd
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,15 +32,13 @@ def test_ema_is_the_plain_recursion(values, span):
 def test_crossovers_find_golden_and_death_crosses():
     close = np.r_[np.linspace(10, 5, 40), np.linspace(5, 12, 40), np.linspace(12, 4, 40)]
     ts = [1000 * i for i in range(len(close))]
-    found = crossovers(ts, close, 3, 8)
-    assert [c.kind for c in found] == ["golden", "death"]
     quick, steady = ema(close, 3), ema(close, 8)
+    found = crossovers(ts, close, quick, steady)
+    assert [c.kind for c in found] == ["golden", "death"]
     for cross in found:
         i = ts.index(cross.ts)
         assert np.sign(quick[i] - steady[i]) != np.sign(quick[i - 1] - steady[i - 1])
         assert (cross.price, cross.fast, cross.slow) == (close[i], quick[i], steady[i])
-    with pytest.raises(ValueError, match="must be shorter"):
-        crossovers(ts, close, 26, 12)
 
 
 def test_resample_makes_ohlc_per_bucket():
@@ -75,10 +72,13 @@ def test_stored_candles_take_precedence_over_candles_from_ticks(app, client):
         "close": 105.0,
         "volume": None,
         "source": "ticks",
+        "ema_fast": 105.0,
+        "ema_slow": 105.0,
+        "cross": None,
     }
     assert rows[1]["volume"] == 42
     csv = client.get("/api/v1/markets/kraken/BTC-USD/candles?timeframe=1h&format=csv").get_data(as_text=True)
-    assert csv.splitlines()[0] == "ts,open,high,low,close,volume,source"
+    assert csv.splitlines()[0] == "ts,open,high,low,close,volume,source,ema_fast,ema_slow,cross"
 
 
 def test_signals_scan_every_market(app, client):
@@ -95,6 +95,46 @@ def test_signals_scan_every_market(app, client):
         db.session.commit()
     rows = client.get("/api/v1/signals?timeframe=1h&window=7d&within=7d&fast=3&slow=8").get_json()
     assert [(r["pair"], r["kind"]) for r in rows] == [("UP/USD", "death")]
-    expected = crossovers([start + i * HOUR for i in range(120)], up_then_down, 3, 8)[-1]
+    quick, steady = ema(up_then_down, 3), ema(up_then_down, 8)
+    expected = crossovers([start + i * HOUR for i in range(120)], up_then_down, quick, steady)[-1]
     assert (rows[0]["ts"], rows[0]["price"]) == (expected.ts, expected.price)
     assert client.get("/api/v1/signals?fast=30&slow=10").status_code == 400
+
+
+def test_candles_carry_their_emas_and_crossovers(app, client):
+    start = (now_ms() // HOUR - 120) * HOUR
+    rng = np.random.default_rng(7)
+    closes = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, 120)))
+    with app.app_context():
+        store_candles(
+            db.session,
+            [
+                Candle("kraken", "WALK/USD", "1h", start + i * HOUR, c, c, c, c, 1)
+                for i, c in enumerate(closes)
+            ],
+        )
+        db.session.commit()
+    rows = client.get(
+        "/api/v1/markets/kraken/WALK-USD/candles?timeframe=1h&window=7d&fast=5&slow=20"
+    ).get_json()
+    frame = pd.Series(closes)
+    np.testing.assert_allclose(
+        [r["ema_fast"] for r in rows], frame.ewm(span=5, adjust=False).mean(), rtol=1e-9
+    )
+    np.testing.assert_allclose(
+        [r["ema_slow"] for r in rows], frame.ewm(span=20, adjust=False).mean(), rtol=1e-9
+    )
+    side = np.sign(frame.ewm(span=5, adjust=False).mean() - frame.ewm(span=20, adjust=False).mean())
+    # a cross is a change from the last side taken (both EMAs start equal: no side yet)
+    flips, before = {}, 0
+    for i, now in enumerate(side):
+        if now and before and now != before:
+            flips[i] = "golden" if now > 0 else "death"
+        before = now or before
+    assert flips, "the random walk should cross at least once"
+    assert {i: r["cross"] for i, r in enumerate(rows) if r["cross"]} == flips
+    bad = client.get("/api/v1/markets/kraken/WALK-USD/candles?fast=26&slow=12")
+    assert (
+        bad.status_code == 400
+        and "fast (26) must be shorter than slow (12)" in bad.get_json()["error"]["message"]
+    )

@@ -114,11 +114,17 @@ class GapArgs(WindowArgs, FormatArgs):
 
 class CandleArgs(WindowArgs, FormatArgs):
     timeframe = fields.Str(load_default="1h", validate=validate.OneOf(list(insights.TIMEFRAMES)))
+    fast = fields.Int(
+        load_default=12, validate=validate.Range(1, 500), metadata={"description": "fast EMA span (candles)"}
+    )
+    slow = fields.Int(
+        load_default=26,
+        validate=validate.Range(2, 1000),
+        metadata={"description": "slow EMA span (candles), longer than fast"},
+    )
 
 
 class SignalArgs(CandleArgs):
-    fast = fields.Int(load_default=12, validate=validate.Range(1, 500))
-    slow = fields.Int(load_default=26, validate=validate.Range(2, 1000))
     within = fields.Str(
         load_default="24h",
         validate=validate.OneOf([w for w in insights.WINDOWS if w != "all"]),
@@ -240,6 +246,17 @@ class CandleOut(Schema):
     volume = fields.Float(allow_none=True, required=True)
     source = fields.Str(
         required=True, metadata={"description": "stored (backfill/import) or ticks (resampled)"}
+    )
+    ema_fast = fields.Float(
+        required=True, metadata={"description": "EMA(fast) of closes from the window start"}
+    )
+    ema_slow = fields.Float(
+        required=True, metadata={"description": "EMA(slow) of closes from the window start"}
+    )
+    cross = fields.Str(
+        allow_none=True,
+        required=True,
+        metadata={"description": "golden or death where the fast EMA crosses the slow one here"},
     )
 
 
@@ -416,8 +433,18 @@ def market_gaps(args, exchange, pair):
 @bp.response(200, CandleOut(many=True))
 @bp.alt_response(200, **CSV_RESPONSE)
 def market_candles(args, exchange, pair):
-    """OHLCV candles: stored ones where they exist, the rest resampled from ticks."""
-    data = _call(insights.candles, db.session, exchange, pair, args["timeframe"], _window(args))
+    """OHLCV candles: stored ones where they exist, the rest resampled from ticks; with EMA(fast),
+    EMA(slow) and the crossovers."""
+    data = _call(
+        insights.candles,
+        db.session,
+        exchange,
+        pair,
+        args["timeframe"],
+        _window(args),
+        args["fast"],
+        args["slow"],
+    )
     return _rows(data, CandleOut(), args, f"{exchange}-{pair}-candles")
 
 
