@@ -415,7 +415,7 @@ def caps(session: Session, window: Window) -> list[dict]:
 def cap_history(session: Session, coin: str, window: Window) -> list[dict]:
     """Every snapshot of one coin in ``window``, oldest first."""
     history = storage.read_caps(session, window.start, window.end, coin)
-    if not history and not storage.read_caps(session, 0, 2**62, coin):
+    if not history and storage.latest_cap(session, coin) is None:
         raise NotFound(f"no market-cap snapshot of {coin!r} yet: run flask collect --caps")
     return [
         {"ts": c.ts, "rank": c.rank, "market_cap": c.market_cap, "volume": c.volume, "supply": c.supply}

@@ -200,6 +200,11 @@ def read_caps(session: Session, low: int, high: int, coin: str | None = None) ->
     return list(session.scalars(query))
 
 
+def latest_cap(session: Session, coin: str) -> Cap | None:
+    """One coin's newest snapshot, if any."""
+    return session.scalars(select(Cap).where(Cap.coin == coin).order_by(Cap.ts.desc()).limit(1)).first()
+
+
 def add_runs(session: Session, runs: Sequence[Run]) -> None:
     """Record collection runs (their health is part of what readers see)."""
     session.add_all(runs)

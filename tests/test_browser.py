@@ -145,6 +145,29 @@ def test_pair_page_shows_api_failures(app, live, page, runner, fake):
     assert page.problems == []
 
 
+def check_cleanly(chromium, url, width, request):
+    """Load ``url`` at ``width`` px: no console error, nothing wider than the screen but tables,
+    no axe-core (npm) WCAG 2 A/AA violation (contrast, labels, names, landmarks); return the page's
+    context, still open."""
+    context = chromium.new_context(viewport={"width": width, "height": 800})
+    page = context.new_page()
+    problems = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(url)
+    page.wait_for_load_state("networkidle")
+    screenshot(page, request)
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    assert problems == []
+    page.add_script_tag(path=str(AXE))
+    violations = page.evaluate(
+        "async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa']})).violations"
+        ".map(v => `${v.id}: ${v.nodes.map(n => n.target.join(' ')).join(', ')}`)"
+    )
+    assert violations == []
+    return page
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("width", [375, 1440])
 @pytest.mark.parametrize(
@@ -154,25 +177,25 @@ def test_pages_load_cleanly_on_phones_and_desktops(app, live, chromium, runner, 
     from test_api import collect_history
 
     collect_history(app, fake, cycles=4)
-    context = chromium.new_context(viewport={"width": width, "height": 800})
-    page = context.new_page()
-    problems = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.goto(live + path)
-    page.wait_for_load_state("networkidle")
-    screenshot(page, request)
-    # nothing but wide tables may scroll sideways: the page itself fits the screen
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
-    assert problems == []
-    # axe-core (npm) on WCAG 2 A/AA rules: contrast, labels, names, landmarks
-    page.add_script_tag(path=str(AXE))
-    violations = page.evaluate(
-        "async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa']})).violations"
-        ".map(v => `${v.id}: ${v.nodes.map(n => n.target.join(' ')).join(', ')}`)"
-    )
-    assert violations == []
-    context.close()
+    check_cleanly(chromium, live + path, width, request).context.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("width", [375, 1440])
+@pytest.mark.parametrize("path", ["/signals", "/caps", "/caps/solana"])
+def test_signal_and_cap_pages_load_cleanly(app, live, chromium, client, path, width, request):
+    from test_pages import store_signal_and_caps_data
+
+    store_signal_and_caps_data(app)
+    page = check_cleanly(chromium, live + path, width, request)
+    if path == "/caps/solana":
+        page.wait_for_function("() => document.getElementById('coin-chart').dataset.loaded === '1'")
+        history = client.get("/api/v1/caps/solana?window=30d").get_json()
+        drawn = page.evaluate(
+            "() => Chart.getChart('coin-chart').data.datasets.map(d => d.data.map(p => p.y))"
+        )
+        assert drawn == [[h["market_cap"] for h in history], [h["rank"] for h in history]]
+    page.context.close()
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -231,3 +254,75 @@ def test_markup_in_a_market_name_is_shown_as_text(app, live, page):
     assert page.evaluate("window.pwned") is None
     assert page.locator("td", has_text="<script>window.pwned=1</script>/USD").count() == 1
     assert page.problems == []
+
+
+def candle_chart(page):
+    """The candle chart's datasets as {label: data}."""
+    return page.evaluate(
+        "() => Object.fromEntries(Chart.getChart('candle-chart').data.datasets.map(d => [d.label, d.data]))"
+    )
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_market_page_draws_candles_with_emas_and_crossovers(app, live, page, client):
+    import numpy as np
+
+    from cryptocrunch.db import db
+    from cryptocrunch.sources.base import Candle, Tick, now_ms
+    from cryptocrunch.storage import store_candles, store_ticks
+
+    hour = 3_600_000
+    start = (now_ms() // hour - 150) * hour
+    closes = np.r_[np.linspace(100, 60, 50), np.linspace(60, 120, 50), np.linspace(120, 80, 50)]
+    with app.app_context():
+        candles = [
+            Candle("kraken", "ETH/USD", "1h", start + i * hour, c, c * 1.01, c * 0.99, c, 5)
+            for i, c in enumerate(closes)
+        ]
+        store_candles(db.session, candles)
+        store_ticks(
+            db.session, [Tick("kraken", "ETH/USD", start + i * 60_000, 80.0 + i % 7) for i in range(150)]
+        )
+        db.session.commit()
+
+    page.goto(live + "/markets/kraken/ETH-USD")
+    page.wait_for_function("() => Number(document.getElementById('candles').dataset.loaded) >= 1")
+    page.click("#pair button[data-window='7d']")  # auto picks 1h for a week
+    page.wait_for_function("() => Chart.getChart('candle-chart').data.datasets[0].label === 'kraken 1h'")
+
+    api = client.get(
+        "/api/v1/markets/kraken/ETH-USD/candles?window=7d&timeframe=1h&fast=12&slow=26"
+    ).get_json()
+    drawn = candle_chart(page)
+    assert [(p["x"], p["o"], p["h"], p["l"], p["c"]) for p in drawn["kraken 1h"]] == [
+        (r["ts"], r["open"], r["high"], r["low"], r["close"]) for r in api
+    ]
+    assert [p["y"] for p in drawn["EMA 12"]] == [r["ema_fast"] for r in api]
+    assert [p["y"] for p in drawn["EMA 26"]] == [r["ema_slow"] for r in api]
+    crosses = [(r["ts"], r["cross"]) for r in api if r["cross"]]
+    assert {c for _, c in crosses} == {"golden", "death"}
+    assert [p["x"] for p in drawn["golden cross"]] == [ts for ts, c in crosses if c == "golden"]
+    assert [p["x"] for p in drawn["death cross"]] == [ts for ts, c in crosses if c == "death"]
+    assert page.locator("#crosses tbody tr").count() == len(crosses)
+    assert page.locator("#crosses tbody tr").first.locator("td").first.inner_text() == crosses[-1][1]
+
+    # another timeframe and other EMA spans ask the API again
+    page.click("#candles button[data-timeframe='1d']")
+    page.wait_for_function("() => Chart.getChart('candle-chart').data.datasets[0].label === 'kraken 1d'")
+    page.fill("#ema-fast", "3")
+    page.fill("#ema-slow", "5")
+    page.dispatch_event("#ema-slow", "change")
+    page.wait_for_function(
+        "() => Chart.getChart('candle-chart').data.datasets.some(d => d.label === 'EMA 5')"
+    )
+    daily = client.get(
+        "/api/v1/markets/kraken/ETH-USD/candles?window=7d&timeframe=1d&fast=3&slow=5"
+    ).get_json()
+    assert [p["y"] for p in candle_chart(page)["EMA 3"]] == [r["ema_fast"] for r in daily]
+
+    # an impossible request shows the API's message
+    page.fill("#ema-fast", "9")
+    page.dispatch_event("#ema-fast", "change")
+    page.wait_for_selector("#candle-message:not([hidden])")
+    assert "fast (9) must be shorter than slow (5)" in page.inner_text("#candle-message")
+    assert all("status of 400" in p for p in page.problems)  # the failed request, nothing else

@@ -77,3 +77,74 @@ def test_dashboard_health_shows_the_last_run_of_each_source(app, client, runner,
     assert health.count('<a href="/exchanges/kraken">kraken</a>') == 1
     assert health.count('<a href="/exchanges/binance">binance</a>') == 1
     assert '<tr class="status-error"><td><a href="/exchanges/kraken">kraken</a></td>' in health
+
+
+def store_signal_and_caps_data(app):
+    """Hourly candles of two markets (one crosses recently) and two hourly cap snapshots of 3 coins."""
+    import numpy as np
+
+    from cryptocrunch.sources.base import Candle, CapSnapshot
+    from cryptocrunch.storage import store_candles, store_caps
+
+    hour = 3_600_000
+    start = (now_ms() // hour - 120) * hour
+    series = {
+        "UP/USD": np.r_[np.linspace(50, 100, 100), np.linspace(100, 70, 20)],
+        "FLAT/USD": np.full(120, 10.0),
+    }
+    now = now_ms() - 60_000
+    with app.app_context():
+        for pair, closes in series.items():
+            store_candles(
+                db.session,
+                [Candle("kraken", pair, "1h", start + i * hour, c, c, c, c, 1) for i, c in enumerate(closes)],
+            )
+            store_ticks(db.session, [Tick("kraken", pair, start, float(closes[0]))])
+        store_caps(
+            db.session,
+            [
+                CapSnapshot(coin, ts, coin[:3].upper(), coin.title(), rank, cap, 1e9, 1e8)
+                for ts, ranks in ((now - 2 * hour, (1, 2, 3)), (now, (1, 3, 2)))
+                for coin, rank, cap in zip(
+                    ("bitcoin", "solana", "ripple"), ranks, (1e12, 6e10 - ranks[1], 5e10), strict=True
+                )
+            ],
+        )
+        db.session.commit()
+
+
+def test_signals_page_lists_recent_crossovers_like_its_json_twin(app, client):
+    store_signal_and_caps_data(app)
+    api = client.get("/api/v1/signals?timeframe=1h&window=7d&within=24h&fast=12&slow=26").get_json()
+    assert [(r["pair"], r["kind"]) for r in api] == [("UP/USD", "death")]
+
+    page = client.get("/signals").get_data(as_text=True)
+
+    assert 'href="/markets/kraken/UP-USD">UP/USD</a>' in page and "FLAT/USD" not in page
+    assert "<td>death</td>" in page
+    assert "1 crossover of EMA 12 and EMA 26 on 1h candles in the last 24h" in page
+    quiet = client.get("/signals?within=1h").get_data(as_text=True)
+    assert "No market crossed in the last 1h" in quiet
+    for bad, message in (
+        ("fast=x", "fast must be a whole number"),
+        ("within=all", "within must be one of"),
+        ("fast=30&slow=10", "fast (30) must be shorter"),
+        ("timeframe=2m", "timeframe must be one of"),
+    ):
+        answer = client.get(f"/signals?{bad}")
+        assert answer.status_code == 400 and message in answer.get_data(as_text=True)
+
+
+def test_caps_pages_show_ranks_changes_and_a_coins_history(app, client):
+    assert "run <code>flask collect --caps</code>" in client.get("/caps").get_data(as_text=True)
+    store_signal_and_caps_data(app)
+
+    page = client.get("/caps").get_data(as_text=True)
+
+    assert page.index("Bitcoin") < page.index("Ripple") < page.index("Solana")
+    assert "▲ 1" in page and "▼ 1" in page
+    assert '<a href="/caps/solana">Solana</a> (SOL)' in page
+    coin = client.get("/caps/solana").get_data(as_text=True)
+    assert "<h1>Solana (SOL)</h1>" in coin and coin.count("<tr><td><time") == 2
+    assert client.get("/caps/dogecoin").status_code == 404
+    assert client.get("/caps?window=5y").status_code == 400

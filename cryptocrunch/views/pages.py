@@ -38,6 +38,7 @@ def _chart_page(pair: str, exchanges: list[str], title: str):
         exchanges=exchanges,
         windows=list(insights.WINDOWS),
         window="24h",
+        timeframes=list(insights.TIMEFRAMES),
         interval=current_app.config["COLLECT_INTERVAL"],
     )
 
@@ -77,9 +78,9 @@ def exchange(exchange):
 def rankings():
     """Top and bottom markets by a metric over a window (JSON twin: /api/v1/rankings)."""
     metric = request.args.get("metric", "volatility")
-    window_name = request.args.get("window", "24h")
+    window = _window_arg("24h")
+    window_name = window.name
     try:
-        window = insights.resolve_window(window_name, None, None)
         rows = insights.rankings(db.session, metric, window, limit=1000)
     except insights.BadRequest as error:
         abort(400, description=str(error))
@@ -93,6 +94,87 @@ def rankings():
         top=rows[:half],
         bottom=rows[half:][-half:][::-1] if len(rows) > half else [],
         total=len(rows),
+    )
+
+
+def _int_arg(name: str, default: int) -> int:
+    text = request.args.get(name)
+    if text is None:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        abort(400, description=f"{name} must be a whole number, got {text!r}")
+
+
+@bp.get("/signals")
+def signals():
+    """Markets whose EMAs crossed recently (JSON twin: /api/v1/signals)."""
+    options = {
+        "timeframe": request.args.get("timeframe", "1h"),
+        "window": request.args.get("window", "7d"),
+        "within": request.args.get("within", "24h"),
+        "fast": _int_arg("fast", 12),
+        "slow": _int_arg("slow", 26),
+    }
+    recent = [w for w in insights.WINDOWS if w != "all"]
+    if options["within"] not in recent:
+        abort(400, description=f"within must be one of {', '.join(recent)}, got {options['within']!r}")
+    try:
+        window = insights.resolve_window(options["window"], None, None)
+        rows = insights.signals(
+            db.session,
+            options["timeframe"],
+            window,
+            insights.WINDOWS[options["within"]],
+            options["fast"],
+            options["slow"],
+        )
+    except insights.BadRequest as error:
+        abort(400, description=str(error))
+    return render_template(
+        "signals.html",
+        rows=rows,
+        options=options,
+        timeframes=list(insights.TIMEFRAMES),
+        windows=list(insights.WINDOWS),
+        recent=recent,
+    )
+
+
+def _window_arg(default: str) -> insights.Window:
+    try:
+        return insights.resolve_window(request.args.get("window", default), None, None)
+    except insights.BadRequest as error:
+        abort(400, description=str(error))
+
+
+@bp.get("/caps")
+def caps():
+    """CoinGecko market-cap ranks with their change over a window (JSON twin: /api/v1/caps)."""
+    window = _window_arg("24h")
+    return render_template(
+        "caps.html",
+        rows=insights.caps(db.session, window),
+        window=window.name,
+        windows=list(insights.WINDOWS),
+    )
+
+
+@bp.get("/caps/<coin>")
+def coin(coin):
+    """One coin's market cap and rank over a window (JSON twin: /api/v1/caps/<coin>)."""
+    window = _window_arg("30d")
+    try:
+        history = insights.cap_history(db.session, coin, window)
+    except insights.NotFound as missing:
+        abort(404, description=str(missing))
+    return render_template(
+        "coin.html",
+        coin=storage.latest_cap(db.session, coin),
+        history=history,
+        window=window.name,
+        windows=list(insights.WINDOWS),
     )
 
 

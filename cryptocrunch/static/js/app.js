@@ -60,6 +60,34 @@ window.cryptocrunch = (() => {
     });
   }
 
+  // GET JSON from our API; no-cache makes the browser revalidate with If-None-Match, so an
+  // unchanged answer costs a 304. An error answer throws with the API's message.
+  async function getJSON(url) {
+    const response = await fetch(url, { cache: "no-cache", headers: { Accept: "application/json" } });
+    const body = await response.json();
+    if (!response.ok) throw new Error(body.error ? body.error.message : response.statusText);
+    return body;
+  }
+
+  // Options shared by the time charts: time axis, prices on y, local + UTC tooltip title, zoom/pan on x.
+  function timeChartOptions() {
+    return {
+      animation: false,
+      normalized: true,
+      maintainAspectRatio: false,
+      interaction: { mode: "nearest", intersect: false },
+      scales: { x: { type: "time" }, y: { ticks: { callback: (v) => formatPrice(v) } } },
+      plugins: {
+        tooltip: {
+          callbacks: {
+            title: (items) => (items.length ? new Date(items[0].parsed.x).toLocaleString() + " (" + new Date(items[0].parsed.x).toISOString() + ")" : ""),
+          },
+        },
+        zoom: { pan: { enabled: true, mode: "x" }, zoom: { wheel: { enabled: true }, pinch: { enabled: true }, mode: "x" } },
+      },
+    };
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     document.querySelectorAll("table.sortable").forEach(sortable);
     document.querySelectorAll("input.table-filter").forEach(filterable);
@@ -69,5 +97,5 @@ window.cryptocrunch = (() => {
     });
   });
 
-  return { formatPrice, localizeTimes };
+  return { formatPrice, localizeTimes, getJSON, timeChartOptions };
 })();

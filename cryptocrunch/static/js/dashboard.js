@@ -6,10 +6,10 @@
   const table = document.getElementById("markets-table");
   if (!select || !table) return;
 
+  const { getJSON } = window.cryptocrunch;
+
   async function rankings(metric, window) {
-    const response = await fetch(`/api/v1/rankings?metric=${metric}&window=${window}&limit=1000`, { cache: "no-cache" });
-    const body = await response.json();
-    if (!response.ok) throw new Error(body.error.message);
+    const body = await getJSON(`/api/v1/rankings?metric=${metric}&window=${window}&limit=1000`);
     return new Map(body.map((row) => [`${row.exchange}|${row.pair}`, row]));
   }
 
@@ -18,9 +18,12 @@
     const canvas = row.querySelector("canvas.sparkline");
     if (!canvas) return;
     const url = `/api/v1/markets/${encodeURIComponent(row.dataset.exchange)}/${row.dataset.pair.replace("/", "-")}/prices?window=${window}&points=30`;
-    const response = await fetch(url, { cache: "no-cache" });
-    if (!response.ok) return;
-    const points = (await response.json()).map((p) => p.last);
+    let points;
+    try {
+      points = (await getJSON(url)).map((p) => p.last);
+    } catch {
+      return; // the market has no prices in this window: no sparkline
+    }
     const context = canvas.getContext("2d");
     context.clearRect(0, 0, canvas.width, canvas.height);
     canvas.dataset.points = String(points.length);

@@ -5,7 +5,7 @@
 (() => {
   const root = document.getElementById("pair");
   if (!root) return;
-  const { formatPrice } = window.cryptocrunch;
+  const { formatPrice, getJSON, timeChartOptions } = window.cryptocrunch;
   const pair = root.dataset.pair;
   const exchanges = JSON.parse(root.dataset.exchanges);
   const interval = Number(root.dataset.interval) * 1000;
@@ -13,40 +13,15 @@
   const palette = ["#1f5fa8", "#c0392b", "#1e7d4f", "#8e44ad", "#b9770e", "#2c3e50"];
   let windowName = root.querySelector(".window[aria-pressed=true]").dataset.window;
 
-  async function getJSON(url) {
-    // no-cache: the browser revalidates with If-None-Match, so an unchanged answer costs a 304
-    const response = await fetch(url, { cache: "no-cache", headers: { Accept: "application/json" } });
-    const body = await response.json();
-    if (!response.ok) throw new Error(body.error ? body.error.message : response.statusText);
-    return body;
-  }
-
   function show(text) {
     message.textContent = text;
     message.hidden = !text;
   }
 
-  const chart = new Chart(document.getElementById("pair-chart"), {
-    type: "line",
-    data: { datasets: [] },
-    options: {
-      parsing: false,
-      animation: false,
-      normalized: true,
-      maintainAspectRatio: false,
-      interaction: { mode: "nearest", intersect: false },
-      scales: { x: { type: "time" }, y: { ticks: { callback: (v) => formatPrice(v) } } },
-      plugins: {
-        tooltip: {
-          callbacks: {
-            title: (items) => items.length ? new Date(items[0].parsed.x).toLocaleString() + " (" + new Date(items[0].parsed.x).toISOString() + ")" : "",
-            label: (item) => `${item.dataset.label}: ${formatPrice(item.parsed.y)}`,
-          },
-        },
-        zoom: { pan: { enabled: true, mode: "x" }, zoom: { wheel: { enabled: true }, pinch: { enabled: true }, mode: "x" } },
-      },
-    },
-  });
+  const options = timeChartOptions();
+  options.parsing = false;
+  options.plugins.tooltip.callbacks.label = (item) => `${item.dataset.label}: ${formatPrice(item.parsed.y)}`;
+  const chart = new Chart(document.getElementById("pair-chart"), { type: "line", data: { datasets: [] }, options });
 
   function cell(row, text, numeric) {
     const td = row.insertCell();
@@ -130,6 +105,7 @@
       root.querySelectorAll(".window").forEach((b) => b.setAttribute("aria-pressed", String(b === button)));
       chart.resetZoom();
       load();
+      root.dispatchEvent(new CustomEvent("windowchange", { detail: windowName }));
     });
   });
   document.getElementById("reset-zoom").addEventListener("click", () => chart.resetZoom());
