@@ -9,7 +9,7 @@ PORT ?= 5000
 PYTEST_ARGS ?=
 export FLASK_APP := cryptocrunch
 
-.PHONY: run test install assets bench bench-api bench-ui lint clean
+.PHONY: run test install assets bench bench-api bench-ui bench-import lint clean
 
 $(VENV)/.installed: setup.py pyproject.toml
 	python3 -m venv $(VENV)
@@ -48,13 +48,17 @@ test: $(VENV)/.test-installed assets
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Benchmarks print their figures and fail when a bar is missed; bench-api needs wrk (apt-get install wrk).
+# Benchmarks print their figures and fail when a bar is missed; bench-api needs wrk (apt-get install wrk);
+# bench-import times `flask import-candles` on a generated 1M-row CSV against pandas read_csv + executemany.
 bench: $(VENV)/.bench-installed
 	$(PY) bench/ingest.py
 	$(PY) bench/stats.py
 
 bench-ui: $(VENV)/.test-installed assets
 	$(PY) bench/ui.py
+
+bench-import: $(VENV)/.bench-installed
+	$(PY) bench/import_candles.py
 
 bench-api: $(VENV)/.bench-installed
 	@command -v wrk >/dev/null || { echo "bench-api needs wrk: apt-get install wrk"; exit 1; }

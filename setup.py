@@ -51,6 +51,9 @@ setup(
         "flask-smorest>=0.45",
         "flask-assets>=2.1",
         "swagger-ui-bundle>=1.1",
+        # flask export: Parquet files, and uploads to S3 (or LocalStack, MinIO)
+        "pyarrow>=15",
+        "boto3>=1.34",
     ],
     extras_require={
         "postgres": ["psycopg[binary]>=3.2"],
@@ -63,6 +66,8 @@ setup(
             "ruff>=0.6",
             "schemathesis>=4",
             "playwright>=1.45",
+            # a real S3 endpoint on 127.0.0.1 for the export tests
+            "moto[server]>=5.0",
         ],
         # bench/: DuckDB is a baseline of bench/stats.py; gunicorn serves bench/api.py (which also needs wrk)
         "bench": ["duckdb>=1.0", "gunicorn>=22"],

@@ -38,11 +38,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     validate(app.config)
     os.makedirs(app.instance_path, exist_ok=True)
 
-    from . import assets, db, views
+    from . import assets, db, exports, views
     from .collector import bp as collector_bp
     from .views import api, pages
 
     db.init_app(app)
+    exports.init_app(app)
     assets.init_app(app)
     app.url_map.converters["pair"] = views.PairConverter
     app.register_blueprint(collector_bp)

@@ -15,7 +15,7 @@ BUNDLES: dict[str, tuple[tuple[str, ...], str]] = {
         "gen/vendor.js",
     ),
     "app_js": (("js/app.js",), "gen/app.js"),
-    "pair_js": (("js/pair.js", "js/candles.js"), "gen/pair.js"),
+    "pair_js": (("js/pair.js", "js/candles.js", "js/book.js"), "gen/pair.js"),
     "dashboard_js": (("js/dashboard.js",), "gen/dashboard.js"),
     "coin_js": (("js/coin.js",), "gen/coin.js"),
 }

@@ -2,14 +2,16 @@
 
 Precedence (later wins): these defaults, ``instance/config.py``, environment
 variables ``CRYPTOCRUNCH_<KEY>`` (values parsed as JSON), then a JSON file given
-to ``flask collect --config``. Every key is documented in the README.
+to ``flask collect --config`` or ``flask export --config``. Every key is documented in the README.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import ccxt
 
@@ -41,12 +43,38 @@ DEFAULTS: dict[str, Any] = {
     "COOLDOWN": 300,
     "MARKETS_CACHE_TTL": 86400,
     "BOOK_LIMIT": 100,
+    # How far the order-book page and /book extrapolate the mid-price trend by default.
+    "BOOK_FORECAST_HORIZON": "1h",
     "FUTURE_TOLERANCE": 60,
+    # Exports (`flask export`, and EXPORTS: specs `flask collect` runs after each cycle; none by
+    # default). S3 endpoint and region: null leaves them to boto3's standard chain (AWS_* variables,
+    # ~/.aws/config); credentials only ever come from that chain. Files of at least
+    # EXPORT_S3_MULTIPART_THRESHOLD bytes go up as multipart uploads.
+    "EXPORTS": [],
+    "EXPORT_S3_ENDPOINT_URL": None,
+    "EXPORT_S3_REGION": None,
+    "EXPORT_S3_MULTIPART_THRESHOLD": 8 * 1024 * 1024,
+    # `flask similar` and the similar-exchanges API: how many similar exchanges to show, the volume
+    # lookback, and how far (%) a market's price may be from its pair's cross-exchange median.
+    "SIMILAR_TOP": 5,
+    "SIMILAR_LOOKBACK": "7d",
+    "SIMILAR_OUTLIER_PCT": 10.0,
 }
+
+#: Duration units of settings and options like ``7d``.
+DURATION_UNITS: dict[str, int] = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
 
 
 class ConfigError(ValueError):
     """A configuration value is missing or has the wrong shape."""
+
+
+def parse_duration(text: str) -> int:
+    """``90m``, ``24h``, ``7d`` or ``2w`` as milliseconds (more than zero); ValueError otherwise."""
+    match = re.fullmatch(r"(\d+)([mhdw])", text.strip()) if isinstance(text, str) else None
+    if not match or int(match[1]) == 0:
+        raise ValueError(f"a duration looks like 90m, 24h, 7d or 2w, got {text!r}")
+    return int(match[1]) * DURATION_UNITS[match[2]]
 
 
 def _is_str_list(value: Any) -> bool:
@@ -88,12 +116,50 @@ def validate(config: Mapping[str, Any]) -> None:
         "FUTURE_TOLERANCE",
         "COINGECKO_MIN_INTERVAL",
         "CAPS_TOP",
+        "EXPORT_S3_MULTIPART_THRESHOLD",
     ):
         value = config[key]
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ConfigError(f"{key} must be a non-negative number, got {value!r}")
     if config["RETRY_MAX_TRIES"] < 1:
         raise ConfigError("RETRY_MAX_TRIES must be at least 1")
+    _validate_exports(config)
+    top = config["SIMILAR_TOP"]
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise ConfigError(f"SIMILAR_TOP must be a whole number of at least 1, got {top!r}")
+    for key in ("SIMILAR_LOOKBACK", "BOOK_FORECAST_HORIZON"):
+        try:
+            parse_duration(config[key])
+        except ValueError as error:
+            raise ConfigError(f"{key}: {error}") from None
+    pct = config["SIMILAR_OUTLIER_PCT"]
+    if isinstance(pct, bool) or not isinstance(pct, int | float) or not 0 < pct < float("inf"):
+        raise ConfigError(f"SIMILAR_OUTLIER_PCT must be a positive number (a percentage), got {pct!r}")
+
+
+def _validate_exports(config: Mapping[str, Any]) -> None:
+    endpoint = config["EXPORT_S3_ENDPOINT_URL"]
+    parts = urlsplit(endpoint) if isinstance(endpoint, str) else None
+    if endpoint is not None and not (parts and parts.scheme in ("http", "https") and parts.hostname):
+        raise ConfigError(
+            "EXPORT_S3_ENDPOINT_URL must be an http(s) URL like http://127.0.0.1:9000, or null; "
+            f"got {endpoint!r}"
+        )
+    region = config["EXPORT_S3_REGION"]
+    if region is not None and not (isinstance(region, str) and region.strip()):
+        raise ConfigError(f"EXPORT_S3_REGION must be a region name like eu-west-1, or null; got {region!r}")
+    specs = config["EXPORTS"]
+    if not isinstance(specs, list) or not all(isinstance(spec, Mapping) for spec in specs):
+        raise ConfigError(
+            'EXPORTS must be a JSON list of export specs like [{"what": "ticks", "to": "s3://bucket/prefix"}]'
+        )
+    from .exports import parse_spec  # the export registry knows which keys and values are valid
+
+    for index, spec in enumerate(specs):
+        try:
+            parse_spec(spec)
+        except ValueError as error:
+            raise ConfigError(f"EXPORTS[{index}]: {error}") from None
 
 
 def read_json_file(path: str) -> dict[str, Any]:

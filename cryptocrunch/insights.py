@@ -105,7 +105,7 @@ def find_market(session: Session, exchange: str, pair: str) -> int:
     return market_id
 
 
-def _markets(session: Session, exchange: str | None = None, quote: str | None = None) -> pd.DataFrame:
+def stored_markets(session: Session, exchange: str | None = None, quote: str | None = None) -> pd.DataFrame:
     query = select(Market.id, Exchange.name, Market.pair).join(Market.exchange).order_by(Market.id)
     if exchange:
         query = query.where(Exchange.name == exchange)
@@ -143,7 +143,7 @@ def rankings(
         raise BadRequest(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
     if order not in ("desc", "asc"):
         raise BadRequest(f"order must be desc or asc, got {order!r}")
-    markets = _markets(session, exchange, quote)
+    markets = stored_markets(session, exchange, quote)
     summaries = storage.window_summaries(session, markets["market_id"].tolist(), window.start, window.end)
     rows = []
     for summary in summaries.to_dict("records"):
@@ -379,7 +379,7 @@ def signals(
             "fast": c["ema_fast"],
             "slow": c["ema_slow"],
         }
-        for _, exchange, pair in _markets(session).itertuples(index=False)
+        for _, exchange, pair in stored_markets(session).itertuples(index=False)
         for c in candles(session, exchange, pair, timeframe, window, fast, slow)
         if c["cross"] and c["ts"] >= since
     ]

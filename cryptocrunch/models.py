@@ -161,3 +161,19 @@ class Cap(Base):
     market_cap: Mapped[float] = mapped_column(Float)
     volume: Mapped[float | None] = mapped_column(Float)
     supply: Mapped[float | None] = mapped_column(Float)
+
+
+class Listing(Base):
+    """A pair an exchange lists (an active spot market), as of the exchange's last listing refresh.
+
+    Refreshed by ``flask similar`` from ccxt ``load_markets``, so pages and the API can compare
+    exchanges' listings without calling them.
+    """
+
+    __tablename__ = "listing"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchange.id"), primary_key=True)
+    pair: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: When the exchange's listing was taken (epoch ms); the same on every row of one exchange.
+    refreshed: Mapped[int] = mapped_column(BigInteger)

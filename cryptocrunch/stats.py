@@ -316,3 +316,29 @@ def crossovers(
             )
         )
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class Trend:
+    """A least-squares line y = slope * x + intercept, and how much of y's variance it explains."""
+
+    slope: float
+    intercept: float
+    r2: float
+    n: int
+
+
+def linear_trend(x: np.ndarray, y: np.ndarray) -> Trend:
+    """Ordinary least squares of ``y`` on ``x`` (at least 2 distinct x). R² = 1 − SS_res / SS_tot;
+    when y is constant it is 1 for an exact fit (as scikit-learn's r2_score)."""
+    x, y = np.asarray(x, dtype="float64"), np.asarray(y, dtype="float64")
+    if len(x) < 2 or np.ptp(x) == 0:
+        raise ValueError(f"a trend needs at least 2 points at different times, got {len(x)}")
+    # centre x first: slopes over epoch milliseconds would lose digits otherwise
+    dx, dy = x - x.mean(), y - y.mean()
+    slope = float(np.dot(dx, dy) / np.dot(dx, dx))
+    intercept = float(y.mean() - slope * x.mean())
+    residual = float(np.sum((dy - slope * dx) ** 2))
+    total = float(np.dot(dy, dy))
+    r2 = 1 - residual / total if total > 0 else (1.0 if residual == 0 else 0.0)
+    return Trend(slope, intercept, r2, len(x))

@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from . import stats
-from .models import BookTop, Candle, Cap, Exchange, Market, Rollup, Run, State, Tick
+from .models import BookTop, Candle, Cap, Exchange, Listing, Market, Rollup, Run, State, Tick
 from .sources.base import BookTop as BookTopValue
 from .sources.base import Candle as CandleValue
 from .sources.base import CapSnapshot
@@ -52,6 +52,18 @@ class Stored:
     duplicates: int
 
 
+def exchange_ids(session: Session, names: Iterable[str]) -> dict[str, int]:
+    """Return the id of each exchange name, creating the missing ones."""
+    wanted = set(names)
+    exchanges = {name: id_ for name, id_ in session.execute(select(Exchange.name, Exchange.id))}
+    for name in sorted(wanted - exchanges.keys()):
+        exchange = Exchange(name=name)
+        session.add(exchange)
+        session.flush()
+        exchanges[name] = exchange.id
+    return {name: exchanges[name] for name in wanted}
+
+
 def market_ids(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
     """Return the id of each (exchange, pair), creating missing exchanges and markets."""
     wanted = set(keys)
@@ -65,12 +77,7 @@ def market_ids(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[
     ids = known()
     missing = wanted - ids.keys()
     if missing:
-        exchanges = {name: id_ for name, id_ in session.execute(select(Exchange.name, Exchange.id))}
-        for name in {e for e, _ in missing} - exchanges.keys():
-            exchange = Exchange(name=name)
-            session.add(exchange)
-            session.flush()
-            exchanges[name] = exchange.id
+        exchanges = exchange_ids(session, {e for e, _ in missing})
         session.add_all(Market(exchange_id=exchanges[e], pair=p) for e, p in sorted(missing))
         session.flush()
         ids = known()
@@ -137,6 +144,23 @@ def store_book_tops(session: Session, books: Sequence[BookTopValue]) -> Stored:
     if result.stored:
         bump_version(session)
     return result
+
+
+def has_book_tops(session: Session, market_id: int) -> bool:
+    """Whether any book top of the market is stored."""
+    return session.scalar(select(BookTop.ts).where(BookTop.market_id == market_id).limit(1)) is not None
+
+
+def read_book_tops(session: Session, market_id: int, low: int, high: int) -> pd.DataFrame:
+    """One market's book tops with low <= ts < high, oldest first (``BOOK_COLUMNS`` but the market)."""
+    columns = [getattr(BookTop, c) for c in BOOK_COLUMNS[1:]]
+    query = (
+        select(*columns)
+        .where(BookTop.market_id == market_id, BookTop.ts >= low, BookTop.ts < high)
+        .order_by(BookTop.ts)
+    )
+    frame = pd.DataFrame(_fetch_floats(session, query, len(columns)), columns=list(BOOK_COLUMNS[1:]))
+    return frame.astype({"ts": "int64"})
 
 
 CANDLE_COLUMNS = ("market_id", "timeframe", "ts", "open", "high", "low", "close", "volume")
@@ -266,6 +290,79 @@ def latest_ticks(session: Session, market_ids: Sequence[int] | None = None) -> l
     return [tuple(row) for row in session.execute(query)]
 
 
+@dataclass(frozen=True, slots=True)
+class StoredListing:
+    """The pairs one exchange lists and when that listing was taken (epoch ms)."""
+
+    refreshed: int
+    pairs: frozenset[str]
+
+
+LISTING_COLUMNS = ("exchange_id", "pair", "refreshed")
+#: The width of the pair columns (``Market.pair``, ``Listing.pair``).
+PAIR_WIDTH = 64
+
+
+def store_listing(session: Session, exchange: str, pairs: Iterable[str], refreshed: int) -> int:
+    """Replace the pairs stored as listed by ``exchange`` with ``pairs``; return how many were stored.
+
+    A pair too long for the pair column (no exchange we know has one) is left out.
+    """
+    exchange_id = exchange_ids(session, [exchange])[exchange]
+    rows = [(exchange_id, pair, refreshed) for pair in sorted(set(pairs)) if len(pair) <= PAIR_WIDTH]
+    session.execute(sa.delete(Listing).where(Listing.exchange_id == exchange_id))
+    _bulk_insert(session, Listing.__table__, LISTING_COLUMNS, rows)
+    bump_version(session)
+    return len(rows)
+
+
+def read_listings(session: Session, exchanges: Iterable[str] | None = None) -> dict[str, StoredListing]:
+    """Stored listings by exchange name (of ``exchanges``, or all)."""
+    query = select(Exchange.name, Listing.pair, Listing.refreshed).join(
+        Exchange, Exchange.id == Listing.exchange_id
+    )
+    if exchanges is not None:
+        query = query.where(Exchange.name.in_(list(exchanges)))
+    pairs: dict[str, set[str]] = {}
+    refreshed: dict[str, int] = {}
+    for name, pair, when in session.execute(query):
+        pairs.setdefault(name, set()).add(pair)
+        refreshed[name] = min(when, refreshed.get(name, when))
+    return {name: StoredListing(refreshed[name], frozenset(found)) for name, found in sorted(pairs.items())}
+
+
+def read_hourly_volumes(session: Session, market_ids: Sequence[int], low: int, high: int) -> pd.DataFrame:
+    """The last tick carrying a volume in each UTC hour, per market, with low <= ts < high: a frame
+    (market_id, ts, base_volume, quote_volume) sorted by market and ts; a missing volume is NaN."""
+    if not market_ids:
+        return pd.DataFrame(columns=["market_id", "ts", "base_volume", "quote_volume"])
+    newest = (
+        select(Tick.market_id, func.max(Tick.ts).label("ts"))
+        .where(
+            Tick.market_id.in_(list(market_ids)),
+            Tick.ts >= low,
+            Tick.ts < high,
+            or_(Tick.base_volume.is_not(None), Tick.quote_volume.is_not(None)),
+        )
+        .group_by(Tick.market_id, Tick.ts // HOUR)
+        .subquery()
+    )
+    query = (
+        select(Tick.market_id, Tick.ts, Tick.base_volume, Tick.quote_volume)
+        .join(newest, and_(Tick.market_id == newest.c.market_id, Tick.ts == newest.c.ts))
+        .order_by(Tick.market_id, Tick.ts)
+    )
+    data = _fetch_floats(session, query, 4)
+    return pd.DataFrame(
+        {
+            "market_id": data[:, 0].astype("int64"),
+            "ts": data[:, 1].astype("int64"),
+            "base_volume": data[:, 2],
+            "quote_volume": data[:, 3],
+        }
+    )
+
+
 def _floor(ts: int, span: int) -> int:
     return ts // span * span
 
@@ -322,6 +419,18 @@ def read_prices(session: Session, ranges: dict[int, tuple[int, int]]) -> pd.Data
     return pd.DataFrame(
         {"market_id": data[:, 0].astype("int64"), "ts": data[:, 1].astype("int64"), "price": data[:, 2]}
     )
+
+
+def read_ticks(session: Session, ranges: dict[int, tuple[int, int]]) -> pd.DataFrame:
+    """Whole ticks (``TICK_COLUMNS``) for each market's [low, high), sorted by market and ts; a
+    missing bid, ask or volume is NaN."""
+    data = np.zeros((0, len(TICK_COLUMNS)))
+    if ranges:
+        columns = [getattr(Tick, c) for c in TICK_COLUMNS]
+        where = _ranges(Tick.market_id, Tick.ts, ranges, 1)
+        query = select(*columns).where(where).order_by(Tick.market_id, Tick.ts)
+        data = _fetch_floats(session, query, len(columns))
+    return pd.DataFrame(data, columns=list(TICK_COLUMNS)).astype({"market_id": "int64", "ts": "int64"})
 
 
 def read_rollups(

@@ -3,7 +3,8 @@
 ``FakeExchange`` is a real ``ThreadingHTTPServer`` on 127.0.0.1 (free port, daemon thread) that answers the
 public REST endpoints sync ccxt 4.5 calls for ``load_markets``, ``fetch_tickers``, ``fetch_ticker`` and
 ``fetch_order_book`` in each exchange's own wire format, plus CoinGecko ``/coins/markets``. Listings come from
-``tests/fixtures/<exchange>/``; ticker and book payloads are generated from in-memory state
+``tests/fixtures/<exchange>/`` unless ``set_listing`` replaces them (other pairs, halted ones, bitstamp
+perpetuals: listed only, never ticked); ticker and book payloads are generated from in-memory state
 (``set_ticker`` / ``set_book``). ``exchange_options()`` gives the ccxt constructor options (every
 ``urls.api`` entry re-rooted on this server, binance spot only). Unknown paths get a 404 JSON body
 (``{"fake_exchange": "no route", ...}``) and are listed in ``unhandled``; every request is in ``requests``.
@@ -110,6 +111,7 @@ import math
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -198,6 +200,9 @@ _CCXT_OPTIONS: dict[str, dict[str, Any]] = {
     },
 }
 
+#: Kraken's own asset codes where they differ from ccxt's unified ones (ccxt maps them back).
+_KRAKEN_ASSETS: dict[str, str] = {"BTC": "XXBT", "ETH": "XETH", "USD": "ZUSD", "EUR": "ZEUR", "GBP": "ZGBP"}
+
 _UNSET: Any = object()  # "argument not given" (None is a legitimate payload value)
 
 _HTML_PAGE = (
@@ -273,6 +278,15 @@ class _Ticker:
     volume: Any
     ts_ms: int | None  # None: "now" when the response is built
     ref: float  # last good price: used for the fields set_ticker does not control (open/high/low/vwap)
+
+
+@dataclass(frozen=True)
+class _Listed:
+    """One market in a listing set with ``set_listing``."""
+
+    pair: str
+    active: bool = True
+    perpetual: bool = False
 
 
 @dataclass
@@ -369,6 +383,7 @@ class FakeExchange:
         self._candles: dict[tuple[str, str, str], list[Candle]] = {}  # (exchange, pair, timeframe), by time
         self._faults: dict[str, list[_Fault]] = {}
         self._overrides: dict[tuple[str, str], _Response] = {}
+        self._listings: dict[str, list[_Listed]] = {}  # set_listing; absent: the fixture's markets
         self._update_id = 1000
         self._fixtures: dict[str, Any] = {
             "kraken/AssetPairs": _load("kraken/AssetPairs.json"),
@@ -459,10 +474,11 @@ class FakeExchange:
     # ----------------------------------------------------------------- state
 
     def reset(self) -> None:
-        """Clear faults, overrides, candles and the request log; restore default tickers and books."""
+        """Clear faults, overrides, listings, candles and the request log; restore default tickers, books."""
         with self._lock:
             self._faults = {}
             self._overrides = {}
+            self._listings = {}
             self._books = {}
             self._candles = {}
             self.requests.clear()
@@ -520,6 +536,46 @@ class FakeExchange:
                 ts_ms=ts_ms,
                 ref=ref,
             )
+
+    def set_listing(
+        self,
+        exchange: str,
+        pairs: Sequence[str],
+        *,
+        inactive: Sequence[str] = (),
+        perpetuals: Sequence[str] = (),
+    ) -> None:
+        """Make ``exchange``'s markets endpoint list exactly ``pairs`` (unified ``BASE/QUOTE``) from now on.
+
+        A served pair keeps its fixture entry (and its tickers); any other pair gets an entry in the
+        exchange's own layout, built from a fixture entry, and is listed only (no tickers, books or candles).
+        ``inactive`` pairs (some of ``pairs``) are listed as halted the exchange's way (kraken ``status``
+        ``cancel_only``, coinbase ``trading_disabled``, bitstamp ``trading`` ``Disabled``, binance ``status``
+        ``BREAK``); ccxt marks them ``active: False``. ``perpetuals`` (bitstamp only) adds linear perpetual
+        contracts on those pairs (ccxt: ``BASE/QUOTE:QUOTE``, not spot). ``reset()`` restores the fixtures.
+        """
+        self._check(exchange)
+        if exchange == "coingecko":
+            raise ValueError("coingecko lists coins, not markets")
+        bad = [
+            p for p in (*pairs, *perpetuals) if p.count("/") != 1 or p != p.upper() or not all(p.split("/"))
+        ]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not an upper-case BASE/QUOTE pair")
+        if not set(inactive) <= set(pairs):
+            raise ValueError(f"inactive pairs must be listed too: {sorted(set(inactive) - set(pairs))}")
+        if perpetuals and exchange != "bitstamp":
+            raise ValueError("only bitstamp lists perpetuals here")
+        listed = [_Listed(p, active=p not in inactive) for p in dict.fromkeys(pairs)]
+        listed += [_Listed(p, perpetual=True) for p in dict.fromkeys(perpetuals)]
+        with self._lock:
+            self._listings[exchange] = listed
+
+    def _listing(self, exchange: str) -> list[_Listed] | None:
+        """What ``set_listing`` set for ``exchange`` (None: serve the fixture's markets)."""
+        with self._lock:
+            listing = self._listings.get(exchange)
+        return None if listing is None else list(listing)
 
     def set_book(
         self,
@@ -784,7 +840,7 @@ class FakeExchange:
     def _kraken(self, path: str, query: dict[str, list[str]]) -> _Response | None:
         """Kraken REST v0 public endpoints."""
         if path == "/0/public/AssetPairs":
-            return _json(self._fixtures["kraken/AssetPairs"])
+            return _json(self._kraken_asset_pairs())
         if path == "/0/public/Assets":
             return _json(self._fixtures["kraken/Assets"])
         if path == "/0/public/Time":
@@ -809,6 +865,32 @@ class FakeExchange:
                 result = {MARKET_IDS["kraken"][pair]: self._kraken_book(pair, count) for pair in pairs}
             return _json({"error": [], "result": result})
         return None
+
+    def _kraken_asset_pairs(self) -> dict[str, Any]:
+        """``AssetPairs``: the fixture, or what ``set_listing`` set (new pairs as id ``BASEQUOTE``)."""
+        fixture = self._fixtures["kraken/AssetPairs"]
+        listing = self._listing("kraken")
+        if listing is None:
+            return fixture
+        result = {}
+        for item in listing:
+            market_id = MARKET_IDS["kraken"].get(item.pair)
+            if market_id is not None:
+                entry = copy.deepcopy(fixture["result"][market_id])
+            else:
+                base, quote = item.pair.split("/")
+                market_id = base + quote
+                entry = copy.deepcopy(fixture["result"]["XXBTZUSD"])
+                entry.update(
+                    altname=market_id,
+                    wsname=item.pair,
+                    base=_KRAKEN_ASSETS.get(base, base),
+                    quote=_KRAKEN_ASSETS.get(quote, quote),
+                    fee_volume_currency=_KRAKEN_ASSETS.get(quote, quote),
+                )
+            entry["status"] = "online" if item.active else "cancel_only"
+            result[market_id] = entry
+        return {"error": [], "result": result}
 
     def _kraken_pairs(self, wanted: str) -> list[str] | None:
         """Unified pairs for Kraken's comma-separated ``pair`` (ids or altnames); None if one is unknown."""
@@ -897,11 +979,7 @@ class FakeExchange:
             if product_type not in (None, "SPOT"):
                 return _json({"products": [], "num_products": 0, "pagination": None})
             ids = query.get("product_ids")
-            products = [
-                self._coinbase_product(product)
-                for product in self._fixtures["coinbase/products"]["products"]
-                if not ids or product["product_id"] in ids
-            ]
+            products = [p for p in self._coinbase_products() if not ids or p["product_id"] in ids]
             return _json({"products": products, "num_products": len(products), "pagination": None})
         if path.startswith(prefix + "/products/"):
             rest = path[len(prefix + "/products/") :].split("/")
@@ -964,6 +1042,36 @@ class FakeExchange:
         ]
         return _json({"candles": candles})
 
+    def _coinbase_products(self) -> list[dict[str, Any]]:
+        """Spot products: the fixture's, or what ``set_listing`` set (new ones without prices)."""
+        fixture = {p["product_id"]: p for p in self._fixtures["coinbase/products"]["products"]}
+        listing = self._listing("coinbase")
+        if listing is None:
+            return [self._coinbase_product(product) for product in fixture.values()]
+        products = []
+        for item in listing:
+            product_id = MARKET_IDS["coinbase"].get(item.pair)
+            if product_id is not None:
+                product = self._coinbase_product(fixture[product_id])
+            else:
+                base, quote = item.pair.split("/")
+                product = copy.deepcopy(fixture["BTC-USD"])
+                product.update(
+                    product_id=f"{base}-{quote}",
+                    display_name=f"{base}-{quote}",
+                    base_currency_id=base,
+                    quote_currency_id=quote,
+                    base_display_symbol=base,
+                    quote_display_symbol=quote,
+                    base_name=base,
+                    quote_name=quote,
+                    alias_to=[],
+                )
+            product["trading_disabled"] = not item.active
+            product["status"] = "online" if item.active else "offline"
+            products.append(product)
+        return products
+
     def _coinbase_product(self, template: dict[str, Any]) -> dict[str, Any]:
         """One product entry with price / volume from the ticker state."""
         pair = self._pair_by_id("coinbase", template["product_id"])
@@ -1010,7 +1118,7 @@ class FakeExchange:
     def _bitstamp(self, path: str, query: dict[str, list[str]]) -> _Response | None:
         """Bitstamp API v2 public endpoints (paths end in ``/`` on the wire)."""
         if path == "/api/v2/markets":
-            return _json(self._fixtures["bitstamp/markets"])
+            return _json(self._bitstamp_markets())
         if path == "/api/v2/ticker":
             return _json([self._bitstamp_ticker(pair, with_pair=True) for pair in MARKET_IDS["bitstamp"]])
         if path.startswith("/api/v2/ohlc/"):
@@ -1025,6 +1133,38 @@ class FakeExchange:
                     return _json(self._bitstamp_ticker(pair))
                 return _json(self._bitstamp_book(pair))
         return None
+
+    def _bitstamp_markets(self) -> list[dict[str, Any]]:
+        """``markets/``: the fixture, or what ``set_listing`` set (perpetuals as ``PERPETUAL``)."""
+        fixture = {m["market_symbol"]: m for m in self._fixtures["bitstamp/markets"]}
+        listing = self._listing("bitstamp")
+        if listing is None:
+            return list(fixture.values())
+        markets = []
+        for item in listing:
+            base, quote = item.pair.split("/")
+            market_id = MARKET_IDS["bitstamp"].get(item.pair)
+            if market_id is not None and not item.perpetual:
+                entry = copy.deepcopy(fixture[market_id])
+            else:
+                entry = copy.deepcopy(fixture["btcusd"])
+                entry.update(
+                    name=item.pair,
+                    market_symbol=f"{base}{quote}".lower(),
+                    base_currency=base,
+                    counter_currency=quote,
+                    description=f"{base} / {quote}",
+                )
+            if item.perpetual:
+                entry.update(
+                    name=f"{item.pair}-PERP",
+                    market_symbol=f"{base}{quote}-perp".lower(),
+                    market_type="PERPETUAL",
+                    payoff_type="Linear",
+                )
+            entry["trading"] = "Enabled" if item.active else "Disabled"
+            markets.append(entry)
+        return markets
 
     def _bitstamp_ticker(self, pair: str, with_pair: bool = False) -> dict[str, Any]:
         """Bitstamp ticker (timestamp in unix seconds, as a string)."""
@@ -1100,6 +1240,9 @@ class FakeExchange:
         if path == "/api/v3/exchangeInfo":
             info = copy.deepcopy(self._fixtures["binance/exchangeInfo"])
             info["serverTime"] = _now_ms()
+            listing = self._listing("binance")
+            if listing is not None:
+                info["symbols"] = [self._binance_symbol(item, info["symbols"]) for item in listing]
             return _json(info)
         if path == "/api/v3/ping":
             return _json({})
@@ -1132,6 +1275,19 @@ class FakeExchange:
                 return self._binance_invalid_symbol()
             return _json(self._binance_book(pair, _int_or_none(_first(query, "limit")) or 100))
         return None
+
+    @staticmethod
+    def _binance_symbol(item: _Listed, fixture: list[dict[str, Any]]) -> dict[str, Any]:
+        """One ``exchangeInfo`` symbol for a listed pair (a served one keeps its fixture entry)."""
+        market_id = MARKET_IDS["binance"].get(item.pair)
+        base, quote = item.pair.split("/")
+        if market_id is not None:
+            [entry] = [copy.deepcopy(s) for s in fixture if s["symbol"] == market_id]
+        else:
+            entry = copy.deepcopy(fixture[0])
+            entry.update(symbol=base + quote, baseAsset=base, quoteAsset=quote)
+        entry["status"] = "TRADING" if item.active else "BREAK"
+        return entry
 
     @staticmethod
     def _binance_invalid_symbol() -> _Response:

@@ -326,3 +326,37 @@ def test_market_page_draws_candles_with_emas_and_crossovers(app, live, page, cli
     page.wait_for_selector("#candle-message:not([hidden])")
     assert "fast (9) must be shorter than slow (5)" in page.inner_text("#candle-message")
     assert all("status of 400" in p for p in page.problems)  # the failed request, nothing else
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_market_page_shows_the_order_book(app, live, page, client, runner, fake):
+    for cycle in range(5):
+        mid = 60_000 + 100 * cycle
+        fake.set_book(
+            "binance", "BTC/USDT", [(mid - 5 - cycle, 1.5), (mid - 50, 3)], [(mid + 5, 1.0), (mid + 400, 2)]
+        )
+        assert runner.invoke(args=["collect", "--exchange", "binance", "--books"]).exit_code == 0
+    page.goto(live + "/markets/binance/BTC-USDT")
+    page.wait_for_function("() => Number(document.getElementById('book').dataset.loaded) >= 1")
+
+    book = client.get("/api/v1/markets/binance/BTC-USDT/book?window=24h&points=1000").get_json()
+    drawn = page.evaluate(
+        "() => ['book-mid-chart', 'book-spread-chart'].map(id => Chart.getChart(id).data.datasets"
+        ".map(d => d.data.map(p => p.y)))"
+    )
+    assert drawn[0][0] == [p["mid"] for p in book["series"]]
+    assert drawn[0][1] == [book["series"][-1]["mid"], book["forecast"]["mid"]]
+    assert drawn[1][0] == [p["spread_bps"] for p in book["series"]]
+    summary = page.inner_text("#book-summary")
+    assert "not advice" in summary and "Highest bid" in summary
+    assert page.problems == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("width", [375, 1440])
+def test_similar_and_book_pages_load_cleanly(app, live, chromium, runner, fake, width, request):
+    fake.set_book("binance", "BTC/USDT", [(99.0, 1.0)], [(101.0, 1.0)])
+    assert runner.invoke(args=["collect", "--books"]).exit_code == 0
+    assert runner.invoke(args=["similar"]).exit_code == 0
+    for path in ("/exchanges/binance/similar", "/markets/binance/BTC-USDT"):
+        check_cleanly(chromium, live + path, width, request).context.close()

@@ -119,6 +119,35 @@ def test_load_markets_lists_exactly_the_served_pairs(fx: FakeExchange, make, nam
     assert fx.unhandled == []
 
 
+@pytest.mark.parametrize("name", EXCHANGES)
+def test_set_listing_controls_what_load_markets_lists(fx: FakeExchange, make, name: str) -> None:
+    served = fx.markets[name][0]
+    perpetuals = ["BTC/USD"] if name == "bitstamp" else []
+    fx.set_listing(
+        name, [served, "SOL/USD", "DOGE/EUR", "ADA/BTC"], inactive=["ADA/BTC"], perpetuals=perpetuals
+    )
+    exchange = make(name)
+    markets = exchange.load_markets()
+    spot = {symbol: market["active"] for symbol, market in markets.items() if market["spot"]}
+    assert spot == {served: True, "SOL/USD": True, "DOGE/EUR": True, "ADA/BTC": False}
+    assert [s for s, m in markets.items() if not m["spot"]] == [f"{p}:USD" for p in perpetuals]
+    assert exchange.fetch_ticker(served)["last"] > 0  # a served pair keeps its tickers
+    assert (fx.unhandled, fx.server_errors) == ([], [])
+    fx.reset()
+    assert sorted(make(name).load_markets()) == sorted(fx.markets[name])
+
+
+def test_set_listing_refuses_what_it_cannot_list(fx: FakeExchange) -> None:
+    with pytest.raises(ValueError, match="coingecko lists coins"):
+        fx.set_listing("coingecko", ["BTC/USD"])
+    with pytest.raises(ValueError, match="upper-case BASE/QUOTE"):
+        fx.set_listing("kraken", ["btc/usd"])
+    with pytest.raises(ValueError, match="inactive pairs must be listed too"):
+        fx.set_listing("kraken", ["BTC/USD"], inactive=["ETH/USD"])
+    with pytest.raises(ValueError, match="only bitstamp"):
+        fx.set_listing("kraken", ["BTC/USD"], perpetuals=["BTC/USD"])
+
+
 def test_binance_skips_sapi_and_futures_without_keys_even_with_default_currency_options(fx, make) -> None:
     binance = make("binance", options={"fetchMarkets": {"types": ["spot"]}})
     assert binance.options["fetchCurrencies"] is True  # ccxt's default: skipped anyway without keys

@@ -103,20 +103,22 @@ class CcxtSource:
             label=f"{self.name} {what}",
         )
 
-    def load_markets(self, attempts: Attempts) -> None:
-        """Load markets once per process, from the instance cache while it is fresh."""
-        if self.exchange.markets:
+    def load_markets(self, attempts: Attempts, *, reload: bool = False) -> None:
+        """Load markets once per process, from the instance cache while it is fresh; ``reload``
+        fetches them from the exchange whatever is cached (and refreshes the cache)."""
+        if self.exchange.markets and not reload:
             return
         try:
-            cached = json.loads(self.cache_path.read_text())
-            if time.time() - cached["saved"] < self.cache_ttl:
-                self.exchange.set_markets(cached["markets"], cached["currencies"])
-                return
+            if not reload:
+                cached = json.loads(self.cache_path.read_text())
+                if time.time() - cached["saved"] < self.cache_ttl:
+                    self.exchange.set_markets(cached["markets"], cached["currencies"])
+                    return
         except FileNotFoundError:
             pass
         except (OSError, ValueError, KeyError, TypeError) as error:
             log.warning("%s: ignoring unreadable markets cache %s (%s)", self.name, self.cache_path, error)
-        self._call(self.exchange.load_markets, attempts, "load_markets")
+        self._call(lambda: self.exchange.load_markets(reload), attempts, "load_markets")
         if not self.exchange.markets:
             raise ccxt.BadResponse(f"{self.name} listed no markets")
         self.cache_path.parent.mkdir(parents=True, exist_ok=True)
@@ -128,6 +130,27 @@ class CcxtSource:
         }
         tmp.write_text(json.dumps(payload, default=str))
         tmp.replace(self.cache_path)
+
+    def spot_pairs(self, reload: bool = False) -> list[str]:
+        """The active spot pairs this exchange lists, unified ``BASE/QUOTE``, sorted; raise
+        SourceFailure when its markets cannot be loaded. Markets come through ``load_markets`` (the
+        instance cache while fresh; ``reload``: from the exchange). A market whose ``active`` ccxt
+        cannot tell (None) counts as listed; contracts (swaps, futures, options) never do."""
+        attempts = Attempts()
+        try:
+            self.load_markets(attempts, reload=reload)
+        except Exception as error:
+            raise describe_failure(self.name, error, attempts, self.cooldown) from error
+        return sorted(
+            {
+                f"{market['base']}/{market['quote']}"
+                for market in self.exchange.markets.values()
+                if market.get("spot")
+                and market.get("active") is not False
+                and market.get("base")
+                and market.get("quote")
+            }
+        )
 
     # -- fetching ----------------------------------------------------------
 

@@ -20,7 +20,8 @@ from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
 
-from .. import insights, storage
+from .. import insights, orderbook, similar, storage
+from ..config import parse_duration
 from ..db import db
 from ..models import Exchange, Market
 from . import PairConverter
@@ -132,6 +133,27 @@ class SignalArgs(CandleArgs):
     )
 
 
+class BookArgs(WindowArgs, FormatArgs):
+    horizon = fields.Str(
+        metadata={
+            "description": "how far past the last book top to extrapolate, like 15m, 1h or 1d; "
+            "default BOOK_FORECAST_HORIZON"
+        }
+    )
+    points = fields.Int(
+        load_default=insights.DEFAULT_POINTS,
+        validate=validate.Range(2, insights.MAX_POINTS),
+        metadata={"description": "at most this many series rows (per bucket: last prices, widest spread)"},
+    )
+
+
+class SimilarArgs(FormatArgs):
+    top = fields.Int(validate=validate.Range(1, 100), metadata={"description": "default SIMILAR_TOP"})
+    lookback = fields.Str(
+        metadata={"description": "volume window like 24h, 7d or 2w; default SIMILAR_LOOKBACK"}
+    )
+
+
 class RunArgs(FormatArgs):
     limit = fields.Int(load_default=50, validate=validate.Range(1, 1000))
     source = fields.Str()
@@ -235,6 +257,116 @@ class GapsOut(Schema):
     n = fields.Int(required=True)
     coverage_pct = fields.Float(required=True)
     gaps = fields.List(fields.Nested(Gap), required=True)
+
+
+class PriceAt(Schema):
+    value = fields.Float(required=True)
+    ts = fields.Int(required=True)
+
+
+class SpreadOut(Schema):
+    last = fields.Float(required=True)
+    last_bps = fields.Float(required=True)
+    mean = fields.Float(required=True)
+    mean_bps = fields.Float(required=True)
+    max = fields.Float(required=True)
+    max_bps = fields.Float(required=True)
+    max_ts = fields.Int(required=True)
+
+
+class DepthOut(Schema):
+    bid_depth_05 = fields.Float(
+        required=True, metadata={"description": "mean base size bid within 0.5 % of mid"}
+    )
+    ask_depth_05 = fields.Float(required=True)
+    bid_depth_1 = fields.Float(
+        required=True, metadata={"description": "mean base size bid within 1 % of mid"}
+    )
+    ask_depth_1 = fields.Float(required=True)
+
+
+class ForecastOut(Schema):
+    label = fields.Str(required=True)
+    ts = fields.Int(required=True)
+    horizon_seconds = fields.Float(required=True)
+    mid = fields.Float(required=True)
+    slope_per_hour = fields.Float(required=True)
+    r2 = fields.Float(required=True)
+    n = fields.Int(required=True)
+
+
+class BookPoint(Schema):
+    ts = fields.Int(required=True)
+    bid = fields.Float(required=True)
+    ask = fields.Float(required=True)
+    mid = fields.Float(required=True)
+    spread = fields.Float(required=True)
+    spread_bps = fields.Float(required=True)
+
+
+class BookOut(Schema):
+    exchange = fields.Str(required=True)
+    pair = fields.Str(required=True)
+    window = fields.Str(required=True)
+    n = fields.Int(required=True)
+    first_ts = fields.Int(required=True)
+    last_ts = fields.Int(required=True)
+    highest_bid = fields.Nested(PriceAt, required=True)
+    lowest_ask = fields.Nested(PriceAt, required=True)
+    spread = fields.Nested(SpreadOut, required=True)
+    depth = fields.Nested(DepthOut, required=True)
+    forecast = fields.Nested(ForecastOut, allow_none=True, required=True)
+    series = fields.List(fields.Nested(BookPoint), required=True)
+
+
+class VolumeTrendOut(Schema):
+    pair = fields.Str(required=True)
+    exchange = fields.Str(required=True)
+    hours = fields.Int(required=True, metadata={"description": "hourly samples in the lookback"})
+    first_ts = fields.Int(required=True)
+    last_ts = fields.Int(required=True)
+    base_first = fields.Float(allow_none=True, required=True)
+    base_last = fields.Float(allow_none=True, required=True)
+    base_pct_change = fields.Float(allow_none=True, required=True)
+    base_slope_per_day = fields.Float(allow_none=True, required=True)
+    quote_first = fields.Float(allow_none=True, required=True)
+    quote_last = fields.Float(allow_none=True, required=True)
+    quote_pct_change = fields.Float(allow_none=True, required=True)
+    quote_slope_per_day = fields.Float(allow_none=True, required=True)
+
+
+class SimilarRowOut(Schema):
+    exchange = fields.Str(required=True)
+    shared = fields.Int(required=True, metadata={"description": "pairs both list"})
+    jaccard = fields.Float(required=True, metadata={"description": "|A ∩ B| / |A ∪ B| of the listings"})
+    pairs = fields.Int(required=True, metadata={"description": "pairs the other exchange lists"})
+    refreshed = fields.Int(required=True, metadata={"description": "when its listing was loaded"})
+    volume = fields.List(fields.Nested(VolumeTrendOut), required=True)
+
+
+class OutlierOut(Schema):
+    pair = fields.Str(required=True)
+    exchange = fields.Str(required=True)
+    price = fields.Float(required=True)
+    ts = fields.Int(required=True)
+    median = fields.Float(required=True, metadata={"description": "the pair's median latest price"})
+    deviation_pct = fields.Float(required=True)
+    exchanges = fields.Int(required=True)
+    flagged = fields.Bool(required=True)
+    ambiguous = fields.Bool(required=True, metadata={"description": "2 exchanges: either may be the odd one"})
+
+
+class SimilarOut(Schema):
+    exchange = fields.Str(required=True)
+    pairs = fields.Int(required=True)
+    refreshed = fields.Int(required=True)
+    window = fields.Str(required=True)
+    similar = fields.List(fields.Nested(SimilarRowOut), required=True)
+    outlier_pct = fields.Float(required=True)
+    outliers = fields.List(fields.Nested(OutlierOut), required=True)
+    missing = fields.List(
+        fields.Str(), required=True, metadata={"description": "exchanges without a listing"}
+    )
 
 
 class CandleOut(Schema):
@@ -377,6 +509,28 @@ def exchanges(args):
     return _rows(data, ExchangeOut(), args, "exchanges")
 
 
+@bp.get("/exchanges/<exchange>/similar")
+@bp.arguments(SimilarArgs, location="query")
+@bp.response(200, SimilarOut)
+@bp.alt_response(200, **{**CSV_RESPONSE, "description": "the similar exchanges alone as CSV rows"})
+def similar_exchanges(args, exchange):
+    """Exchanges listing the same pairs (stored by `flask similar`): shared count and Jaccard index,
+    the volume trend of the markets both list over the lookback, and the outlier-price check."""
+    config = current_app.config
+    result = _call(
+        similar.similar_exchanges,
+        db.session,
+        exchange,
+        window=_call(similar.lookback_window, args.get("lookback") or config["SIMILAR_LOOKBACK"]),
+        top=args.get("top") or int(config["SIMILAR_TOP"]),
+        outlier_pct=float(config["SIMILAR_OUTLIER_PCT"]),
+        exchanges=[e for e in config["MARKETS"] if e != similar.AGGREGATE],
+    )
+    if _wants_csv(args):
+        return _rows(result["similar"], SimilarRowOut(exclude=("volume",)), args, f"{exchange}-similar")
+    return result
+
+
 @bp.get("/markets")
 @bp.arguments(FormatArgs, location="query")
 @bp.response(200, MarketOut(many=True))
@@ -425,6 +579,24 @@ def market_gaps(args, exchange, pair):
     result = _call(insights.gaps, db.session, exchange, pair, _window(args), interval, args["k"])
     if _wants_csv(args):
         return _rows(result["gaps"], Gap(), args, f"{exchange}-{pair}-gaps")
+    return result
+
+
+@bp.get("/markets/<exchange>/<pair:pair>/book")
+@bp.arguments(BookArgs, location="query")
+@bp.response(200, BookOut)
+@bp.alt_response(200, **{**CSV_RESPONSE, "description": "the series alone as CSV rows"})
+def market_book(args, exchange, pair):
+    """Order-book insights over a window (from `flask collect --books`): highest bid, lowest ask,
+    spread, depth, the mid-price series and a naive linear trend of the mid (not advice)."""
+    horizon = args.get("horizon") or current_app.config["BOOK_FORECAST_HORIZON"]
+    try:
+        horizon_ms = parse_duration(horizon)
+    except ValueError as error:
+        abort(400, message=f"horizon: {error}")
+    result = _call(orderbook.book, db.session, exchange, pair, _window(args), horizon_ms, args["points"])
+    if _wants_csv(args):
+        return _rows(result["series"], BookPoint(), args, f"{exchange}-{pair}-book")
     return result
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, abort, current_app, render_template, request
 from sqlalchemy import select
 
-from .. import insights, storage
+from .. import insights, similar, storage
 from ..db import db
 from ..models import Exchange, Market
 from . import PairConverter
@@ -27,7 +27,7 @@ def dashboard():
     )
 
 
-def _chart_page(pair: str, exchanges: list[str], title: str):
+def _chart_page(pair: str, exchanges: list[str], title: str, book: bool | None = None):
     if not exchanges:
         abort(404, description=f"Nothing collected for {pair} yet: run flask collect.")
     return render_template(
@@ -39,6 +39,7 @@ def _chart_page(pair: str, exchanges: list[str], title: str):
         windows=list(insights.WINDOWS),
         window="24h",
         timeframes=list(insights.TIMEFRAMES),
+        book=book,
         interval=current_app.config["COLLECT_INTERVAL"],
     )
 
@@ -58,10 +59,11 @@ def market(exchange, pair):
     """One market (JSON twins: /api/v1/markets/<exchange>/<pair>/prices and .../stats)."""
     unified = insights.split_pair(pair)
     try:
-        insights.find_market(db.session, exchange, pair)
+        market_id = insights.find_market(db.session, exchange, pair)
     except insights.NotFound as missing:
         abort(404, description=str(missing))
-    return _chart_page(unified, [exchange], f"{unified} on {exchange}")
+    book = storage.has_book_tops(db.session, market_id)
+    return _chart_page(unified, [exchange], f"{unified} on {exchange}", book=book)
 
 
 @bp.get("/exchanges/<exchange>")
@@ -72,6 +74,30 @@ def exchange(exchange):
     if not markets and not runs:
         abort(404, description=f"Nothing collected from {exchange} yet: run flask collect.")
     return render_template("exchange.html", exchange=exchange, markets=markets, runs=runs)
+
+
+@bp.get("/exchanges/<exchange>/similar")
+def similar_exchanges(exchange):
+    """Exchanges listing the same pairs, shared markets' volume trend, outlier prices
+    (JSON twin: /api/v1/exchanges/<exchange>/similar)."""
+    config = current_app.config
+    lookback = request.args.get("lookback", config["SIMILAR_LOOKBACK"])
+    try:
+        result = similar.similar_exchanges(
+            db.session,
+            exchange,
+            window=similar.lookback_window(lookback),
+            top=_int_arg("top", int(config["SIMILAR_TOP"])),
+            outlier_pct=float(config["SIMILAR_OUTLIER_PCT"]),
+            exchanges=[e for e in config["MARKETS"] if e != similar.AGGREGATE],
+        )
+    except insights.BadRequest as error:
+        abort(400, description=str(error))
+    except insights.NotFound as missing:
+        abort(404, description=str(missing))
+    return render_template(
+        "similar.html", result=result, volumes=similar.shared_volumes(result), lookback=lookback
+    )
 
 
 @bp.get("/rankings")

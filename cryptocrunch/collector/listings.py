@@ -1,0 +1,102 @@
+"""Keep each exchange's listing (the pairs it lists) in the database, from ccxt's cached markets.
+
+Views compare exchanges' listings (``similar``) from the ``listing`` table and never call an
+exchange; ``flask similar`` refreshes the table when a listing is older than MARKETS_CACHE_TTL,
+or with ``--refresh``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from .. import storage
+from ..sources import CcxtSource, SourceFailure
+from ..sources.base import now_ms
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class ListingReport:
+    """What one exchange's listing refresh did.
+
+    ``status``: ``refreshed`` (loaded now), ``stored`` (the stored listing is fresh enough) or
+    ``error`` (``error`` says why; the stored listing, if any, is still used and ``refreshed`` says
+    how old it is).
+    """
+
+    exchange: str
+    status: str
+    pairs: int = 0
+    refreshed: int | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def _spot_pairs(source: CcxtSource, reload: bool) -> tuple[list[str] | SourceFailure, float]:
+    started = time.monotonic()
+    try:
+        result: list[str] | SourceFailure = source.spot_pairs(reload=reload)
+    except SourceFailure as failure:
+        result = failure
+    except Exception as error:  # a bug in the adapter must not stop the other exchanges
+        log.exception("%s: unexpected error", source.name)
+        result = SourceFailure(f"{source.name}: unexpected {type(error).__name__}: {error}")
+    return result, time.monotonic() - started
+
+
+def refresh_listings(
+    session: Session, sources: Mapping[str, CcxtSource], *, max_age: float, force: bool = False
+) -> list[ListingReport]:
+    """Bring the stored listing of every exchange in ``sources`` up to date; one report each.
+
+    A listing older than ``max_age`` seconds (any, with ``force``) is loaded again, concurrently,
+    through the source's markets: from the instance markets cache while that is fresh, from the
+    exchange with ``force``. An exchange that cannot be loaded keeps its stored listing. Writes
+    are committed in one transaction.
+    """
+    now = now_ms()
+    stored = storage.read_listings(session, sources)
+    session.rollback()  # no read transaction open while the network is slow
+    due = {
+        name: source
+        for name, source in sources.items()
+        if force or name not in stored or now - stored[name].refreshed >= max_age * 1000
+    }
+    results: dict[str, tuple[list[str] | SourceFailure, float]] = {}
+    if due:
+        with ThreadPoolExecutor(max_workers=len(due), thread_name_prefix="listing") as pool:
+            futures = {name: pool.submit(_spot_pairs, source, force) for name, source in due.items()}
+            results = {name: future.result() for name, future in futures.items()}
+    reports = []
+    refreshed = now_ms()
+    for name in sources:
+        old = stored.get(name)
+        if name not in results:
+            assert old is not None
+            reports.append(ListingReport(name, "stored", len(old.pairs), old.refreshed))
+            continue
+        result, seconds = results[name]
+        if isinstance(result, SourceFailure):
+            log.info("%s: listing not refreshed: %s", name, result)  # the report says it too
+            reports.append(
+                ListingReport(
+                    name,
+                    "error",
+                    len(old.pairs) if old else 0,
+                    old.refreshed if old else None,
+                    str(result),
+                    seconds,
+                )
+            )
+            continue
+        count = storage.store_listing(session, name, result, refreshed)
+        reports.append(ListingReport(name, "refreshed", count, refreshed, seconds=seconds))
+    session.commit()
+    return reports
