@@ -1,6 +1,6 @@
 """Candle import benchmark: candles/s through `flask import-candles` vs pandas read_csv + executemany.
 
-    .venv/bin/python bench/import_candles.py [--rows 1000000] [--repeat 3] [--bar 0.25]
+    .venv/bin/python bench/import_candles.py [--rows 1000000] [--repeat 3] [--bar 0.5]
 
 Writes one generic CSV (``timestamp,open,high,low,close,volume``, 1-minute candles in epoch ms,
 valid OHLC, seeded so every run sees the same file) into a temporary folder, then times, each
@@ -8,14 +8,16 @@ into a fresh SQLite file made by create_app + init_db (same schema and pragmas),
 the file on disk to the commit:
 
 * cryptocrunch: collector.importer.import_candles in an app context with db.session, as
-  `flask import-candles FILE --exchange bench --pair BTC/USD` runs it (csvfiles.parse, the
-  timeframe inferred from the rows' spacing, the boundary/duplicate checks, storage.store_candles);
+  `flask import-candles FILE --exchange bench --pair BTC/USD` runs it (csvfiles.parse_clean: pandas
+  read_csv and numpy checks of every row, the row-by-row csvfiles.parse only when one fails; the
+  timeframe inferred from the rows' spacing, the boundary/duplicate checks,
+  storage.store_candle_arrays);
 * baseline: pandas.read_csv (C engine, explicit dtypes) then the raw sqlite3 DBAPI ``executemany``
   of the INSERT ... ON CONFLICT DO NOTHING that storage.store_candles sends, with rows zipped
   from the columns' ``tolist()`` (sqlite3 cannot bind numpy scalars); the market row is made
   before the clock starts. No validation: it is the floor of "read a CSV with pandas and store it";
-* reference: pandas.read_csv then ``DataFrame.to_sql("candle", sqlite3_conn, if_exists="append",
-  method=None)`` (pandas' own executemany; ``method="multi"`` is slower on SQLite).
+* reference: pandas.read_csv then ``DataFrame.to_sql("candle", sqlite3_conn, if_exists="append")``
+  (method=None: pandas' own executemany of a plain INSERT).
 
 The contenders run --repeat times interleaved; the medians, their ratio to the baseline and the
 bar are printed. Every run must have stored all --rows candles. Exit status 1 when cryptocrunch
@@ -161,7 +163,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="candles in the CSV")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--bar", type=float, default=0.25, help="cryptocrunch must reach this x baseline")
+    parser.add_argument("--bar", type=float, default=0.5, help="cryptocrunch must reach this x baseline")
     args = parser.parse_args()
     contenders: dict[str, Callable[[Path, Path], tuple[float, int]]] = {
         BASELINE: pandas_executemany,

@@ -1,10 +1,13 @@
 """flask import-candles: real files from ../shared/data/candles and small files in each layout."""
 
 import csv
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
 from conftest import SHARED_DATA, need
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cryptocrunch.db import db
 from cryptocrunch.models import Candle
@@ -165,3 +168,75 @@ def test_unusable_files_say_why(app, runner, tmp_path, text, args, message):
     result = runner.invoke(args=["import-candles", path, "--exchange", "x", *args])
     assert result.exit_code == 1
     assert message in result.output
+
+
+def assert_same_reading(text):
+    """parse_clean (the vectorised path) reads exactly what parse (row by row) reads, or declines;
+    it never accepts a file in which parse finds a bad row. Returns whether it read the file."""
+    from cryptocrunch.sources.csvfiles import CsvFormatError, parse, parse_clean
+
+    try:
+        parsed = parse(text)
+    except CsvFormatError:
+        with pytest.raises(CsvFormatError):
+            parse_clean(text)
+        return False
+    clean = parse_clean(text)
+    if parsed.bad or not parsed.rows:
+        assert clean is None
+    if clean is None:
+        return False
+    assert (clean.layout, clean.pair, clean.swapped_volumes) == (
+        parsed.layout,
+        parsed.pair,
+        parsed.swapped_volumes,
+    )
+    assert clean.ts.tolist() == [r.ts for r in parsed.rows]
+    assert clean.ohlcv.tolist() == [[r.open, r.high, r.low, r.close, r.volume] for r in parsed.rows]
+    return True
+
+
+def test_the_fast_path_reads_the_real_files_as_the_row_path_does():
+    need(CANDLES.is_dir(), f"candle files not found at {CANDLES}")
+    fast = [
+        p.name
+        for p in sorted(CANDLES.glob("*.csv"))
+        if assert_same_reading(p.read_text(encoding="utf-8-sig"))
+    ]
+    assert len(fast) >= 5, fast  # most real files are clean and take the vectorised path
+
+
+TIMES = st.sampled_from(
+    [
+        lambda t: str(int(t.timestamp() * 1000)),  # epoch ms
+        lambda t: str(int(t.timestamp())),  # epoch s
+        lambda t: str(int(t.timestamp() * 1_000_000)),  # epoch µs
+        lambda t: t.strftime("%Y-%m-%d %H:%M:%S"),  # naive ISO: UTC
+        lambda t: t.astimezone(timezone(timedelta(hours=2))).isoformat(),  # zoned ISO
+        lambda t: t.strftime("%Y-%m-%d %I-%p"),  # CryptoDataDownload hours
+        lambda t: "yesterday",
+    ]
+)
+CELLS = st.sampled_from(["1", "2.5", "0", "-1", "abc", "", "nan", "inf", "1e3", " 3", "7"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.integers(0, 5), TIMES, CELLS, CELLS, CELLS, CELLS, CELLS),
+        min_size=1,
+        max_size=8,
+    ),
+    header=st.sampled_from(["timestamp,open,high,low,close,volume", "time,open,high,low,close", None]),
+)
+def test_the_fast_path_never_disagrees_with_the_row_path(rows, header):
+    lines = [header] if header else []
+    for minute, form, *values in rows:
+        when = datetime.fromtimestamp(1_700_000_000 + minute * 60, UTC)
+        cells = [form(when), *values]
+        if header == "time,open,high,low,close":
+            cells = cells[:5]
+        elif header is None:
+            cells += ["0"]  # Kraken OHLCVT: trades
+        lines.append(",".join(cells))
+    assert_same_reading("\n".join(lines) + "\n")
