@@ -59,6 +59,10 @@ DEFAULTS: dict[str, Any] = {
     "SIMILAR_TOP": 5,
     "SIMILAR_LOOKBACK": "7d",
     "SIMILAR_OUTLIER_PCT": 10.0,
+    # The validation report: how many rejections (values and payloads) are kept per source, and
+    # how many one source may have within an hour before its run is flagged (null: never flag).
+    "REJECTIONS_KEEP": 1000,
+    "REJECTIONS_ALERT": 50,
 }
 
 #: Duration units of settings and options like ``7d``.
@@ -132,9 +136,25 @@ def validate(config: Mapping[str, Any]) -> None:
             parse_duration(config[key])
         except ValueError as error:
             raise ConfigError(f"{key}: {error}") from None
+    _validate_rejections(config)
     pct = config["SIMILAR_OUTLIER_PCT"]
     if isinstance(pct, bool) or not isinstance(pct, int | float) or not 0 < pct < float("inf"):
         raise ConfigError(f"SIMILAR_OUTLIER_PCT must be a positive number (a percentage), got {pct!r}")
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _validate_rejections(config: Mapping[str, Any]) -> None:
+    keep, alert = config["REJECTIONS_KEEP"], config["REJECTIONS_ALERT"]
+    if not _whole(keep):
+        raise ConfigError(f"REJECTIONS_KEEP must be a whole number of at least 1, got {keep!r}")
+    if alert is not None and not _whole(alert):
+        raise ConfigError(f"REJECTIONS_ALERT must be a whole number of at least 1, or null; got {alert!r}")
+    if alert is not None and alert >= keep:
+        # only kept rejections are counted: a threshold at or above the bound could never be passed
+        raise ConfigError(f"REJECTIONS_ALERT ({alert}) must be below REJECTIONS_KEEP ({keep})")
 
 
 def _validate_exports(config: Mapping[str, Any]) -> None:

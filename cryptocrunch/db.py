@@ -6,7 +6,7 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import event
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine
 
 from .models import Base
@@ -35,14 +35,33 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(init_db_command)
 
 
+def add_missing_columns() -> list[str]:
+    """Add the nullable columns that newer versions gave existing tables (``create_all`` only creates
+    missing tables); return them as ``table.column``."""
+    inspector = inspect(db.engine)
+    added = []
+    with db.engine.begin() as conn:
+        for table in Base.metadata.sorted_tables:
+            if not inspector.has_table(table.name):
+                continue
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present and column.nullable:
+                    kind = column.type.compile(dialect=conn.dialect)
+                    conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
+                    added.append(f"{table.name}.{column.name}")
+    return added
+
+
 def init_db(drop: bool = False) -> int:
-    """Create missing tables (with ``drop``, delete every table and its data first), and build the
-    rollups of markets whose ticks predate them; return how many markets needed that."""
+    """Create missing tables and columns (with ``drop``, delete every table and its data first), and
+    build the rollups of markets whose ticks predate them; return how many markets needed that."""
     from . import storage
 
     if drop:
         db.drop_all()
     db.create_all()
+    add_missing_columns()
     rebuilt = storage.rebuild_missing_rollups(db.session)
     db.session.commit()
     return rebuilt

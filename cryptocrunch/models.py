@@ -87,6 +87,8 @@ class Run(Base):
     retries: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)
     cooldown_until: Mapped[int | None] = mapped_column(BigInteger)
+    #: Set when this run took its source past REJECTIONS_ALERT rejections within an hour.
+    flag: Mapped[str | None] = mapped_column(Text)
 
 
 class Rollup(Base):
@@ -177,3 +179,24 @@ class Listing(Base):
     pair: Mapped[str] = mapped_column(String(64), primary_key=True)
     #: When the exchange's listing was taken (epoch ms); the same on every row of one exchange.
     refreshed: Mapped[int] = mapped_column(BigInteger)
+
+
+class Rejection(Base):
+    """A rejected value or payload (from collect, backfill or import), kept for the validation report.
+
+    Only the newest REJECTIONS_KEEP of each source are kept. ``pair`` is None when a whole payload
+    that was not one pair's was rejected (a batch of tickers as malformed JSON or an HTML page).
+    """
+
+    __tablename__ = "rejection"
+    __table_args__ = (Index("ix_rejection_source_ts", "source", "ts"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The exchange (ccxt id), ``coingecko``, or the --exchange given to an import.
+    source: Mapped[str] = mapped_column(Text)
+    #: What was being read: ``tickers``, ``ticker``, ``order book``, ``ohlcv 1h``, ``import FILE`` ...
+    endpoint: Mapped[str] = mapped_column(Text)
+    pair: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    #: When it was rejected (epoch ms).
+    ts: Mapped[int] = mapped_column(BigInteger)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -16,10 +17,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from . import stats
-from .models import BookTop, Candle, Cap, Exchange, Listing, Market, Rollup, Run, State, Tick
+from .models import BookTop, Candle, Cap, Exchange, Listing, Market, Rejection, Rollup, Run, State, Tick
 from .sources.base import BookTop as BookTopValue
 from .sources.base import Candle as CandleValue
 from .sources.base import CapSnapshot
+from .sources.base import Rejection as RejectionValue
 from .sources.base import Tick as TickValue
 
 HOUR = 3_600_000
@@ -166,17 +168,34 @@ def read_book_tops(session: Session, market_id: int, low: int, high: int) -> pd.
 CANDLE_COLUMNS = ("market_id", "timeframe", "ts", "open", "high", "low", "close", "volume")
 
 
-def store_candles(session: Session, candles: Sequence[CandleValue]) -> Stored:
-    """Insert candles in one statement; those already stored for (market, timeframe, ts) are skipped."""
-    ids = market_ids(session, {(c.exchange, c.pair) for c in candles})
-    rows = [
-        (ids[c.exchange, c.pair], c.timeframe, c.ts, c.open, c.high, c.low, c.close, c.volume)
-        for c in candles
-    ]
+def _insert_candles(session: Session, rows: list[tuple[Any, ...]]) -> Stored:
     result = _bulk_insert(session, Candle.__table__, CANDLE_COLUMNS, rows)
     if result.stored:
         bump_version(session)
     return result
+
+
+def store_candles(session: Session, candles: Sequence[CandleValue]) -> Stored:
+    """Insert candles in one statement; those already stored for (market, timeframe, ts) are skipped."""
+    ids = market_ids(session, {(c.exchange, c.pair) for c in candles})
+    return _insert_candles(
+        session,
+        [
+            (ids[c.exchange, c.pair], c.timeframe, c.ts, c.open, c.high, c.low, c.close, c.volume)
+            for c in candles
+        ],
+    )
+
+
+def store_candle_arrays(
+    session: Session, exchange: str, pair: str, timeframe: str, ts: np.ndarray, ohlcv: np.ndarray
+) -> Stored:
+    """``store_candles`` for one market's many candles held as arrays (``ohlcv``: n × 5), without a
+    Python object per candle."""
+    market = market_ids(session, {(exchange, pair)})[exchange, pair]
+    n = len(ts)
+    columns = [[market] * n, [timeframe] * n, ts.tolist(), *ohlcv.T.tolist()]
+    return _insert_candles(session, list(zip(*columns, strict=True)))
 
 
 def read_candles(session: Session, market_id: int, timeframe: str, low: int, high: int) -> pd.DataFrame:
@@ -233,6 +252,93 @@ def add_runs(session: Session, runs: Sequence[Run]) -> None:
     """Record collection runs (their health is part of what readers see)."""
     session.add_all(runs)
     bump_version(session)
+
+
+def store_rejections(session: Session, rejections: Sequence[RejectionValue], ts: int, keep: int) -> None:
+    """Keep rejected values and payloads (rejected at ``ts``) for the validation report, in the
+    caller's transaction, then delete all but the newest ``keep`` of each source they came from."""
+    if not rejections:
+        return
+    table = Rejection.__table__
+    session.execute(
+        sa.insert(table),
+        [
+            {"source": r.exchange, "endpoint": r.endpoint, "pair": r.pair, "reason": r.reason, "ts": ts}
+            for r in rejections
+        ],
+    )
+    newest_first = func.row_number().over(
+        partition_by=table.c.source, order_by=(table.c.ts.desc(), table.c.id.desc())
+    )
+    ranked = (
+        select(table.c.id, newest_first.label("place"))
+        .where(table.c.source.in_(sorted({r.exchange for r in rejections})))
+        .subquery()
+    )
+    session.execute(sa.delete(table).where(table.c.id.in_(select(ranked.c.id).where(ranked.c.place > keep))))
+    bump_version(session)
+
+
+def rejection_counts(session: Session, sources: Iterable[str], since: int) -> dict[str, int]:
+    """How many rejections of each of ``sources`` are kept with ts >= ``since``."""
+    rows = session.execute(
+        select(Rejection.source, func.count())
+        .where(Rejection.source.in_(list(sources)), Rejection.ts >= since)
+        .group_by(Rejection.source)
+    )
+    return {source: count for source, count in rows}
+
+
+def read_rejections(session: Session, source: str | None = None, limit: int = 100) -> list[Rejection]:
+    """The newest kept rejections first (of one source, or all)."""
+    query = select(Rejection).order_by(Rejection.ts.desc(), Rejection.id.desc()).limit(limit)
+    if source:
+        query = query.where(Rejection.source == source)
+    return list(session.scalars(query))
+
+
+def rejection_sources(session: Session) -> list[str]:
+    """Sources with kept rejections, by name."""
+    return list(session.scalars(select(Rejection.source).distinct().order_by(Rejection.source)))
+
+
+#: Numbers and quoted values in a rejection reason: masked so reasons that differ only in the
+#: offending value (``last is not positive: -1`` / ``: -3``, a timestamp, a line number) group.
+_VALUE = re.compile(r"'[^']*'|\"[^\"]*\"|(?<![\w.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.])")
+
+
+def reason_group(reason: str) -> str:
+    """The reason with its values masked as ``…``: the key rejections are grouped by."""
+    return _VALUE.sub("…", reason)
+
+
+def rejection_summary(session: Session, source: str | None = None) -> list[dict[str, Any]]:
+    """Kept rejections grouped by source, endpoint and reason (values masked: ``reason_group``), each
+    with its count, newest time and newest example (pair and full reason); by source, then the
+    largest group first."""
+    count, newest = func.count().label("count"), func.max(Rejection.ts).label("last_ts")
+    query = select(Rejection.source, Rejection.endpoint, Rejection.reason, Rejection.pair, count, newest)
+    if source:
+        query = query.where(Rejection.source == source)
+    query = query.group_by(Rejection.source, Rejection.endpoint, Rejection.reason, Rejection.pair)
+    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
+    query = query.order_by(newest.desc(), func.max(Rejection.id).desc())
+    for name, endpoint, reason, pair, n, last_ts in session.execute(query):
+        key = (name, endpoint, reason_group(reason))
+        group = groups.get(key)
+        if group is None:  # newest first: the first row of a group is its example
+            groups[key] = {
+                "source": name,
+                "endpoint": endpoint,
+                "reason": key[2],
+                "count": n,
+                "last_ts": last_ts,
+                "example_pair": pair,
+                "example_reason": reason,
+            }
+        else:
+            group["count"] += n
+    return sorted(groups.values(), key=lambda g: (g["source"], -g["count"], -g["last_ts"], g["reason"]))
 
 
 DATA_VERSION = "data_version"

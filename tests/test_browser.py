@@ -360,3 +360,24 @@ def test_similar_and_book_pages_load_cleanly(app, live, chromium, runner, fake, 
     assert runner.invoke(args=["similar"]).exit_code == 0
     for path in ("/exchanges/binance/similar", "/markets/binance/BTC-USDT"):
         check_cleanly(chromium, live + path, width, request).context.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("width", [375, 1440])
+def test_rejections_page_and_a_flagged_run_load_cleanly(app, live, chromium, runner, fake, width, request):
+    app.config["REJECTIONS_ALERT"] = 1
+    fake.set_ticker("binance", "BTC/USDT", -1)
+    fake.set_ticker("binance", "ETH/USDT", 100.0, bid=101.0, ask=100.5)
+    assert runner.invoke(args=["collect", "--exchange", "binance"]).exit_code == 0
+
+    page = check_cleanly(chromium, live + "/rejections", width, request)
+    assert page.locator("#rejection-groups tbody tr").count() == 2
+    assert page.locator("#rejections-table tbody tr").count() == 2
+    assert "over 1" in page.inner_text("#rejection-sources")
+    page.context.close()
+
+    page = check_cleanly(chromium, live + "/", width, request)
+    page.click("a.flag")
+    page.wait_for_url("**/rejections?source=binance")
+    assert page.locator("select[name=source]").input_value() == "binance"
+    page.context.close()

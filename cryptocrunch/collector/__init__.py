@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from datetime import UTC, datetime
@@ -40,10 +41,11 @@ def summary_line(report: SourceReport) -> str:
         f"stored {report.stored}  duplicates {report.duplicates}  rejected {report.rejected}  "
         f"retries {report.retries}  {report.seconds:.2f} s"
     )
+    flag = f"  FLAGGED {report.flag}" if report.flag else ""
     if report.status == "error":
-        return f"{report.source:<12} ERROR {report.error}  ({counts})"
+        return f"{report.source:<12} ERROR {report.error}  ({counts}){flag}"
     books = f"  books {report.books}" if report.books else ""
-    return f"{report.source:<12} {counts}{books}"
+    return f"{report.source:<12} {counts}{books}{flag}"
 
 
 def collect_lock(instance_path: str) -> filelock.BaseFileLock:
@@ -92,15 +94,22 @@ def collect_command(
 
     def cycle() -> None:
         reports = collect_once(
-            db.session, sources, pairs=pairs, books=books, cooldown=float(app.config["COOLDOWN"])
+            db.session,
+            sources,
+            pairs=pairs,
+            books=books,
+            cooldown=float(app.config["COOLDOWN"]),
+            keep_rejections=app.config["REJECTIONS_KEEP"],
+            rejections_alert=app.config["REJECTIONS_ALERT"],
         )
         for report in reports:
             click.echo(summary_line(report))
             if verbose:
                 for rejection in report.rejections:
-                    click.echo(f"  rejected {rejection.pair}: {rejection.reason}")
+                    click.echo(f"  rejected {rejection.pair or rejection.endpoint}: {rejection.reason}")
         if caps or app.config["CAPS_EVERY_COLLECT"]:
-            click.echo(snapshot_caps(db.session, caps_source, int(app.config["CAPS_TOP"])))
+            top, keep = int(app.config["CAPS_TOP"]), app.config["REJECTIONS_KEEP"]
+            click.echo(snapshot_caps(db.session, caps_source, top, keep))
         for line in exports.run_configured(db.session, app.config, app.instance_path):
             click.echo(line)
 
@@ -181,7 +190,16 @@ def backfill_command(
                     stored[0] += new
                     bar.update(covered - bar.pos)
 
-                report = backfill_market(db.session, source, pair, timeframe, start, now, on_page)
+                report = backfill_market(
+                    db.session,
+                    source,
+                    pair,
+                    timeframe,
+                    start,
+                    now,
+                    on_page,
+                    keep_rejections=app.config["REJECTIONS_KEEP"],
+                )
             totals_by_exchange[name] = totals_by_exchange.get(name, 0) + 1
             if report.cooldown_until:
                 cooling[name] = report.cooldown_until
@@ -216,7 +234,13 @@ def import_candles_command(
     """Import a candle CSV (CryptoDataDownload, Binance klines, Kraken OHLCVT or generic OHLCV)."""
     try:
         report = import_candles(
-            db.session, file, exchange=exchange, pair=pair, timeframe=timeframe, skip_bad=skip_bad
+            db.session,
+            file,
+            exchange=exchange,
+            pair=pair,
+            timeframe=timeframe,
+            skip_bad=skip_bad,
+            keep_rejections=current_app.config["REJECTIONS_KEEP"],
         )
     except ImportFailed as failed:
         report = failed.report
@@ -254,8 +278,11 @@ def runs_command(limit: int, source: str | None) -> None:
         click.echo("no runs yet: run 'flask collect'")
         return
     row = "{:<12} {:<19}  {:<8} {:>6} {:>5} {:>4} {:>5}  {}"
-    click.echo(row.format("source", "started (UTC)", "status", "stored", "dups", "rej", "retry", "error"))
+    click.echo(
+        row.format("source", "started (UTC)", "status", "stored", "dups", "rej", "retry", "error / flag")
+    )
     for run in runs:
+        note = "; ".join(filter(None, [run.error, run.flag and f"FLAGGED {run.flag}"]))
         click.echo(
             row.format(
                 run.source,
@@ -265,7 +292,7 @@ def runs_command(limit: int, source: str | None) -> None:
                 run.duplicates,
                 run.rejected,
                 run.retries,
-                run.error or "",
+                note,
             ).rstrip()
         )
 
@@ -370,3 +397,45 @@ def similar_command(exchanges: tuple[str, ...], top: int | None, lookback: str |
             continue
         for line in _similar_lines(result, lookback):
             click.echo(line)
+
+
+@bp.cli.command("report")
+@click.option("--source", help="Only this source (an exchange, or coingecko).")
+@click.option(
+    "--limit",
+    default=20,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="How many of the newest rejections to list.",
+)
+def report_command(source: str | None, limit: int) -> None:
+    """Print the validation report: kept rejections by source and reason, then the newest ones."""
+    groups = storage.rejection_summary(db.session, source)
+    if not groups:
+        of = f" from {source}" if source else ""
+        click.echo(f"no rejections kept{of}: everything collected, backfilled or imported passed validation")
+        return
+    keep = current_app.config["REJECTIONS_KEEP"]
+    total, sources = sum(g["count"] for g in groups), len({g["source"] for g in groups})
+    click.echo(
+        f"{total} rejection{'s' if total != 1 else ''} kept from {sources} "
+        f"source{'s' if sources != 1 else ''} (the newest {keep} of each: REJECTIONS_KEEP)"
+    )
+    row = "  {:>6}  {:<19}  {:<14} {:<12} {}"
+    for name, rows in itertools.groupby(groups, key=lambda g: g["source"]):
+        rows = list(rows)
+        click.echo(f"\n{name}: {sum(g['count'] for g in rows)}")
+        click.echo(row.format("count", "newest (UTC)", "endpoint", "e.g. pair", "reason"))
+        for g in rows:
+            click.echo(
+                row.format(
+                    g["count"], _fmt_ms(g["last_ts"]), g["endpoint"], g["example_pair"] or "-", g["reason"]
+                )
+            )
+    newest = storage.read_rejections(db.session, source, limit) if limit else []
+    if newest:
+        click.echo(f"\nnewest {len(newest)}")
+        row = "  {:<19}  {:<12} {:<14} {:<12} {}"
+        click.echo(row.format("when (UTC)", "source", "endpoint", "pair", "reason"))
+        for r in newest:
+            click.echo(row.format(_fmt_ms(r.ts), r.source, r.endpoint, r.pair or "-", r.reason))

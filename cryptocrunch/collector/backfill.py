@@ -56,6 +56,7 @@ def backfill_market(
     start: int,
     end: int,
     on_page: Callable[[int, int], None] = lambda covered, stored: None,
+    keep_rejections: int = 1000,
 ) -> BackfillReport:
     """Fetch and store one market's closed candles from the one holding ``start`` (or after the newest
     stored one) up to ``end``.
@@ -64,7 +65,8 @@ def backfill_market(
     candle still open at ``end`` is left out: stored now, it would never be completed.
     ``on_page(ms covered so far, candles stored in the page)`` drives a progress display.
     A rate limit puts the exchange on cooldown in the run log, as in ``flask collect``, so neither
-    command asks it again before the cooldown ends.
+    command asks it again before the cooldown ends. Rejected candles (and a malformed page) are kept
+    for the validation report with the page they came in, the newest ``keep_rejections`` per source.
     """
     report = BackfillReport(source.name, pair)
     step = source.timeframe_ms(timeframe)
@@ -78,6 +80,7 @@ def backfill_market(
     try:
         for candles, rejections, retries in source.candle_pages(pair, timeframe, cursor, end):
             result = storage.store_candles(session, candles)
+            storage.store_rejections(session, rejections, now_ms(), keep_rejections)
             session.commit()
             report.stored += result.stored
             report.duplicates += result.duplicates
@@ -89,6 +92,10 @@ def backfill_market(
         report.error = str(failure)
         report.retries += failure.retries
         report.cooldown_until = failure.cooldown_until(source.cooldown, now_ms())
+        payload = failure.rejection(source.name, pair)
+        if payload:
+            report.rejected += 1
+            storage.store_rejections(session, [payload], now_ms(), keep_rejections)
         if report.cooldown_until:
             run = Run(
                 source=source.name,
@@ -103,6 +110,6 @@ def backfill_market(
                 cooldown_until=report.cooldown_until,
             )
             storage.add_runs(session, [run])
-            session.commit()
+        session.commit()
     report.seconds = time.monotonic() - started
     return report

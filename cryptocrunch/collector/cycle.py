@@ -37,6 +37,8 @@ class SourceReport:
     error: str | None = None
     cooldown_until: int | None = None
     rejections: list[Rejection] = field(default_factory=list)
+    #: Why the run is flagged: the source passed REJECTIONS_ALERT rejections within an hour.
+    flag: str | None = None
 
 
 def normalize_pair(pair: str) -> str:
@@ -66,16 +68,22 @@ def coingecko_source(config: Mapping[str, Any]) -> CoinGeckoSource:
     )
 
 
-def snapshot_caps(session: Session, source: CoinGeckoSource, top: int) -> str:
-    """Store a market-cap snapshot of the ``top`` coins; return the summary line."""
+def snapshot_caps(session: Session, source: CoinGeckoSource, top: int, keep_rejections: int = 1000) -> str:
+    """Store a market-cap snapshot of the ``top`` coins; return the summary line. Rejected rows (or
+    a malformed answer) are kept for the validation report, at most ``keep_rejections`` per source."""
     started = time.monotonic()
     try:
         caps, rejections = source.fetch_caps(top)
     except SourceFailure as failure:
+        rejected = failure.rejection(source.name)
+        if rejected:
+            storage.store_rejections(session, [rejected], now_ms(), keep_rejections)
+            session.commit()
         return f"{'caps':<12} ERROR {failure}"
     for rejection in rejections:
         log.warning("rejected %s %s: %s", rejection.exchange, rejection.pair, rejection.reason)
     result = storage.store_caps(session, caps)
+    storage.store_rejections(session, rejections, now_ms(), keep_rejections)
     session.commit()
     return (
         f"{'caps':<12} stored {result.stored}  duplicates {result.duplicates}  rejected {len(rejections)}  "
@@ -137,11 +145,15 @@ def collect_once(
     pairs: Sequence[str] = (),
     books: bool = False,
     cooldown: float = 300,
+    keep_rejections: int = 1000,
+    rejections_alert: int | None = 50,
 ) -> list[SourceReport]:
     """Run one cycle and return one report per source; rows are committed in one transaction.
 
     ``pairs`` narrows every source to those pairs. A source on cooldown is skipped
-    and its run row says until when.
+    and its run row says until when. Rejected values and malformed payloads are kept (the newest
+    ``keep_rejections`` per source); a source that rejected something this cycle and has more than
+    ``rejections_alert`` kept rejections within the last hour gets its run flagged.
     """
     started = now_ms()
     wanted = [normalize_pair(p) for p in pairs]
@@ -171,6 +183,9 @@ def collect_once(
         if isinstance(result, SourceFailure):
             report.status, report.error, report.retries = "error", str(result), result.retries
             report.cooldown_until = result.cooldown_until(cooldown, now_ms())
+            payload = result.rejection(name)
+            report.rejections = [payload] if payload else []
+            report.rejected = len(report.rejections)
         else:
             report.retries = result.retries
             report.rejected = len(result.rejections)
@@ -186,6 +201,7 @@ def collect_once(
     finished = now_ms()
     for report in reports.values():
         report.stored, report.duplicates = per_source.get(report.source, (0, 0))
+    _keep_rejections(session, list(reports.values()), finished, keep_rejections, rejections_alert)
     storage.add_runs(
         session,
         [
@@ -200,12 +216,28 @@ def collect_once(
                 retries=r.retries,
                 error=r.error,
                 cooldown_until=r.cooldown_until,
+                flag=r.flag,
             )
             for r in reports.values()
         ],
     )
     session.commit()
     return list(reports.values())
+
+
+def _keep_rejections(
+    session: Session, reports: list[SourceReport], now: int, keep: int, alert: int | None
+) -> None:
+    """Store the cycle's rejections and flag the reports of sources now past ``alert`` in an hour."""
+    rejections = [r for report in reports for r in report.rejections]
+    storage.store_rejections(session, rejections, now, keep)
+    if alert is None or not rejections:
+        return
+    rejecting = {report.source: report for report in reports if report.rejections}
+    for source, count in storage.rejection_counts(session, rejecting, now - storage.HOUR).items():
+        if count > alert:
+            rejecting[source].flag = f"{count} rejections in the last hour (REJECTIONS_ALERT {alert})"
+            log.warning("%s: %s", source, rejecting[source].flag)
 
 
 def _store(session: Session, ticks: list[Tick], book_tops: list[BookTop]) -> dict[str, tuple[int, int]]:

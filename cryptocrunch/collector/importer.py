@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import itertools
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from .. import storage
-from ..sources.base import TIMEFRAMES, Candle
-from ..sources.csvfiles import CsvFormatError, Row, parse
+from ..sources.base import TIMEFRAMES, Candle, Rejection, now_ms
+from ..sources.csvfiles import Clean, CsvFormatError, Row, parse, parse_clean
 
 
 @dataclass(slots=True)
@@ -40,18 +40,52 @@ class ImportFailed(ValueError):
         self.report = report
 
 
-def _timeframe(rows: list[Row], given: str | None) -> str:
+def _timeframe(ts: np.ndarray, given: str | None) -> str:
+    """``given``, else the timeframe of the most common spacing of the sorted times ``ts`` (ties: the
+    shortest), which gaps and stray rows do not move."""
     if given:
         return given
-    spacing = [b.ts - a.ts for a, b in itertools.pairwise(rows) if b.ts > a.ts]
-    # the most common spacing (ties: the shortest) is robust to gaps and stray rows
-    usual = max(Counter(spacing).items(), key=lambda item: (item[1], -item[0]))[0] if spacing else 0
+    spacing = np.diff(ts)
+    values, counts = np.unique(spacing[spacing > 0], return_counts=True)
+    usual = int(values[counts.argmax()]) if len(values) else 0
     for name, step in TIMEFRAMES.items():
         if usual == step:
             return name
     raise CsvFormatError(
         f"cannot tell the timeframe (rows are mostly {usual / 1000:g} s apart): pass --timeframe"
     )
+
+
+def _pair(path: Path, exchange: str | None, given: str | None, named: str | None) -> str:
+    """The unified pair of the import (the option wins over the file); the options a file lacks."""
+    pair = (given or named or "").replace("-", "/").upper()
+    if not pair:
+        raise CsvFormatError(f"{path.name} does not name its pair: pass --pair BASE/QUOTE")
+    if not exchange:
+        raise CsvFormatError(f"{path.name} does not name its exchange: pass --exchange")
+    return pair
+
+
+def _import_clean(
+    session: Session, clean: Clean, exchange: str, pair: str, timeframe: str | None
+) -> ImportReport | None:
+    """Store a file whose rows all passed the vectorised checks; None when its times repeat or are off
+    the timeframe's grid, so that the row-by-row path names the lines."""
+    order = np.argsort(clean.ts, kind="stable")
+    ts, ohlcv = clean.ts[order], clean.ohlcv[order]
+    if (np.diff(ts) == 0).any():
+        return None
+    report = ImportReport(clean.layout, exchange, pair, _timeframe(ts, timeframe), rows=len(ts))
+    report.swapped_volumes = clean.swapped_volumes
+    step = TIMEFRAMES[report.timeframe]
+    if (ts % step).any():
+        return None
+    wide = np.flatnonzero(np.diff(ts) > step)
+    report.gaps = list(zip(ts[wide].tolist(), ts[wide + 1].tolist(), strict=True))
+    result = storage.store_candle_arrays(session, exchange, pair, report.timeframe, ts, ohlcv)
+    session.commit()
+    report.stored, report.already_stored = result.stored, result.duplicates
+    return report
 
 
 def import_candles(
@@ -62,20 +96,28 @@ def import_candles(
     pair: str | None,
     timeframe: str | None,
     skip_bad: bool = False,
+    keep_rejections: int = 1000,
 ) -> ImportReport:
     """Parse, check and store one file's candles in one transaction; raise ImportFailed (storing
-    nothing) when rows are bad or conflict, unless ``skip_bad`` drops them."""
-    parsed = parse(path.read_text(encoding="utf-8-sig"))
-    pair = (pair or parsed.pair or "").replace("-", "/").upper() or None
-    if pair is None:
-        raise CsvFormatError(f"{path.name} does not name its pair: pass --pair BASE/QUOTE")
-    if not exchange:
-        raise CsvFormatError(f"{path.name} does not name its exchange: pass --exchange")
+    nothing) when rows are bad or conflict, unless ``skip_bad`` drops them.
+
+    Either way the bad rows are kept for the validation report (source: the exchange, endpoint:
+    ``import FILE``), the newest ``keep_rejections`` per source.
+    """
+    text = path.read_text(encoding="utf-8-sig")
+    clean = parse_clean(text)
+    if clean is not None:
+        pair = _pair(path, exchange, pair, clean.pair)
+        done = _import_clean(session, clean, exchange, pair, timeframe)
+        if done is not None:
+            return done
+    parsed = parse(text)
+    pair = _pair(path, exchange, pair, parsed.pair)
     rows = sorted(parsed.rows, key=lambda r: (r.ts, r.line))
     report = ImportReport(parsed.layout, exchange, pair, "?", rows=len(parsed.rows) + len(parsed.bad))
     report.swapped_volumes = parsed.swapped_volumes
     report.problems = [f"line {line}: {reason}" for line, reason in parsed.bad]
-    report.timeframe = _timeframe(rows, timeframe)
+    report.timeframe = _timeframe(np.array([r.ts for r in rows], dtype="int64"), timeframe)
     step = TIMEFRAMES[report.timeframe]
 
     unique: list[Row] = []
@@ -103,7 +145,12 @@ def import_candles(
         unique.append(row)
     kept = [r for r in unique if r.ts not in conflicting]
     report.skipped = report.rows - len(kept) - report.collapsed
+    rejections = [Rejection(exchange, f"import {path.name}", pair, problem) for problem in report.problems]
     if report.problems and not skip_bad:
+        # all or nothing applies to the candles; what was wrong with them is kept regardless
+        session.rollback()
+        storage.store_rejections(session, rejections, now_ms(), keep_rejections)
+        session.commit()
         raise ImportFailed(report)
     report.gaps = [(a.ts, b.ts) for a, b in itertools.pairwise(kept) if b.ts - a.ts > step]
     result = storage.store_candles(
@@ -113,6 +160,7 @@ def import_candles(
             for r in kept
         ],
     )
+    storage.store_rejections(session, rejections, now_ms(), keep_rejections)
     session.commit()
     report.stored, report.already_stored = result.stored, result.duplicates
     return report

@@ -79,10 +79,14 @@ class CapSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """A value that failed validation: never stored, counted and logged."""
+    """A value, or a whole payload, that failed validation: never stored as data; counted, logged
+    and kept in the validation report. ``endpoint`` is what was being fetched (``tickers``,
+    ``order book``, ``ohlcv 1h``, ``coins/markets``, ``import FILE`` ...); ``pair`` is None for a
+    payload that was not one pair's (a batch of tickers, the market list)."""
 
     exchange: str
-    pair: str
+    endpoint: str
+    pair: str | None
     reason: str
 
 
@@ -100,12 +104,29 @@ class SourceFailure(Exception):
     """A source could not deliver this cycle; the message says what to do."""
 
     def __init__(
-        self, message: str, *, retries: int = 0, rate_limited: bool = False, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        retries: int = 0,
+        rate_limited: bool = False,
+        retry_after: float | None = None,
+        endpoint: str | None = None,
+        malformed: bool = False,
     ) -> None:
         super().__init__(message)
         self.retries = retries
         self.rate_limited = rate_limited
         self.retry_after = retry_after
+        #: What was being fetched, and whether its payload was unreadable (a rejected payload).
+        self.endpoint = endpoint
+        self.malformed = malformed
+
+    def rejection(self, source: str, pair: str | None = None) -> Rejection | None:
+        """The failure as a rejected payload (of one ``pair``, or None: of several), or None when
+        the payload was not the problem (timeouts, rate limits, an unreachable host)."""
+        if not self.malformed:
+            return None
+        return Rejection(source, self.endpoint or "?", pair, str(self))
 
     def cooldown_until(self, cooldown: float, now: int) -> int | None:
         """When a rate-limited source may be asked again (epoch ms): after COOLDOWN s, or the

@@ -17,6 +17,8 @@ from .retry import Attempts, RetryPolicy, call_with_retry, describe_failure, par
 log = logging.getLogger(__name__)
 
 NAME = "coingecko"
+#: The one endpoint read, for prices and market caps alike.
+ENDPOINT = "coins/markets"
 TRANSIENT_STATUS = {429, 500, 502, 503, 504}
 
 
@@ -117,7 +119,7 @@ class CoinGeckoSource:
                 params = {"vs_currency": vs, "ids": ",".join(self.ids), "per_page": "250"}
                 self._parse(self._coins_markets(params, attempts), vs, pairs, result)
         except Exception as error:
-            raise describe_failure(NAME, error, attempts, self.cooldown) from error
+            raise describe_failure(NAME, error, attempts, self.cooldown, ENDPOINT) from error
         result.retries = attempts.retries
         return result
 
@@ -145,7 +147,7 @@ class CoinGeckoSource:
                     )
                 )
             except Invalid as reason:
-                result.rejections.append(Rejection(NAME, pair, str(reason)))
+                result.rejections.append(Rejection(NAME, ENDPOINT, pair, str(reason)))
 
     def fetch_caps(self, top: int, vs: str = "usd") -> tuple[list[CapSnapshot], list[Rejection]]:
         """The ``top`` coins by market cap (``/coins/markets`` by cap); raise SourceFailure when it fails."""
@@ -154,7 +156,7 @@ class CoinGeckoSource:
             params = {"vs_currency": vs, "order": "market_cap_desc", "per_page": str(top), "page": "1"}
             rows = self._coins_markets(params, attempts)
         except Exception as error:
-            raise describe_failure(NAME, error, attempts, self.cooldown) from error
+            raise describe_failure(NAME, error, attempts, self.cooldown, ENDPOINT) from error
         received = now_ms()
         caps, rejections = [], []
         for row in rows:
@@ -179,5 +181,5 @@ class CoinGeckoSource:
                     )
                 )
             except Invalid as reason:
-                rejections.append(Rejection(NAME, str(coin), f"caps: {reason}"))
+                rejections.append(Rejection(NAME, ENDPOINT, str(coin), f"caps: {reason}"))
         return caps, rejections

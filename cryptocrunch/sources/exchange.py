@@ -45,6 +45,9 @@ EXCHANGE_DEFAULTS: dict[str, dict[str, Any]] = {
     "binance": {"options": {"fetchMarkets": {"types": ["spot"]}}},
 }
 
+#: The endpoint named in order-book rejections.
+BOOK_ENDPOINT = "order book"
+
 #: Where an exchange puts its own last price in the raw payload, for exchanges on
 #: which ccxt rebuilds a missing or zero "last" from other fields (binance: open +
 #: change), so that a bad price cannot hide behind the rebuilt one.
@@ -158,20 +161,29 @@ class CcxtSource:
         """Fetch tickers (and book tops) for ``pairs``; raise SourceFailure when the exchange fails."""
         attempts = Attempts()
         result = FetchResult()
+        endpoint = "markets"  # what a failure was fetching
         try:
             self.load_markets(attempts)
             listed = [p for p in pairs if p in self.exchange.markets]
             result.rejections += [
-                Rejection(self.name, p, f"{self.name} does not list {p}") for p in pairs if p not in listed
+                Rejection(self.name, endpoint, p, f"{self.name} does not list {p}")
+                for p in pairs
+                if p not in listed
             ]
             if listed:
+                endpoint = self._tickers_endpoint()
                 self._fetch_tickers(listed, attempts, result)
                 if books:
+                    endpoint = BOOK_ENDPOINT
                     self._fetch_books(listed, attempts, result)
         except Exception as error:
-            raise describe_failure(self.name, error, attempts, self.cooldown) from error
+            raise describe_failure(self.name, error, attempts, self.cooldown, endpoint) from error
         result.retries = attempts.retries
         return result
+
+    def _tickers_endpoint(self) -> str:
+        """``tickers`` when the exchange answers them in one batched call, else ``ticker`` (per pair)."""
+        return "tickers" if self.exchange.has.get("fetchTickers") else "ticker"
 
     def _fetch_tickers(self, pairs: list[str], attempts: Attempts, result: FetchResult) -> None:
         if self.exchange.has.get("fetchTickers"):
@@ -208,7 +220,7 @@ class CcxtSource:
                     )
                 )
             except Invalid as reason:
-                result.rejections.append(Rejection(self.name, pair, str(reason)))
+                result.rejections.append(Rejection(self.name, self._tickers_endpoint(), pair, str(reason)))
 
     def _fetch_books(self, pairs: list[str], attempts: Attempts, result: FetchResult) -> None:
         for pair in pairs:
@@ -221,7 +233,9 @@ class CcxtSource:
             except ccxt.NetworkError:
                 raise  # the exchange is failing, not this book
             except (ccxt.ExchangeError, *MALFORMED) as error:  # an unusable book; the tickers still count
-                result.rejections.append(Rejection(self.name, pair, f"order book: {short(error)}"))
+                result.rejections.append(
+                    Rejection(self.name, BOOK_ENDPOINT, pair, f"order book: {short(error)}")
+                )
                 continue
             try:
                 if not isinstance(book, dict):
@@ -238,7 +252,7 @@ class CcxtSource:
                     )
                 )
             except Invalid as reason:
-                result.rejections.append(Rejection(self.name, pair, f"order book: {reason}"))
+                result.rejections.append(Rejection(self.name, BOOK_ENDPOINT, pair, f"order book: {reason}"))
 
     # -- history -----------------------------------------------------------
 
@@ -258,10 +272,11 @@ class CcxtSource:
         try:
             self.load_markets(attempts)
         except Exception as error:
-            raise describe_failure(self.name, error, attempts, self.cooldown) from error
+            raise describe_failure(self.name, error, attempts, self.cooldown, "markets") from error
         if pair not in self.exchange.markets:
             raise SourceFailure(f"{self.name} does not list {pair}")
         step = self.timeframe_ms(timeframe)
+        endpoint = f"ohlcv {timeframe}"
         cursor = since
         while cursor < until:
             attempts = Attempts()
@@ -271,15 +286,19 @@ class CcxtSource:
                 )
                 if not isinstance(rows, list):
                     raise ccxt.BadResponse(f"{self.name} returned no candles")
+                if not rows and isinstance(self.exchange.last_http_response, str):
+                    # ccxt reads a body that is not JSON (cut short, an HTML page) as no candles,
+                    # which would pass for the end of the history: make it the malformed page it is
+                    json.loads(self.exchange.last_http_response)
             except Exception as error:
-                raise describe_failure(self.name, error, attempts, self.cooldown) from error
+                raise describe_failure(self.name, error, attempts, self.cooldown, endpoint) from error
             candles, rejections = [], []
             received = now_ms()
             for row in rows:
                 try:
                     candle = make_candle(self.name, pair, timeframe, row, received=received, tolerance_ms=0)
                 except Invalid as reason:
-                    rejections.append(Rejection(self.name, pair, f"candle: {reason}"))
+                    rejections.append(Rejection(self.name, endpoint, pair, f"candle: {reason}"))
                     continue
                 if cursor <= candle.ts < until:
                     candles.append(candle)

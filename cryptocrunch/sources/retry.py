@@ -135,13 +135,17 @@ def short(error: BaseException, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def describe_failure(source: str, error: Exception, attempts: Attempts, cooldown: float) -> SourceFailure:
-    """Turn any exception from one source into a SourceFailure whose message says what to do."""
+def describe_failure(
+    source: str, error: Exception, attempts: Attempts, cooldown: float, endpoint: str | None = None
+) -> SourceFailure:
+    """Turn any exception from one source into a SourceFailure whose message says what to do;
+    ``endpoint`` is what was being fetched (kept with a malformed payload's rejection)."""
     tries = attempts.retries + 1
     spent = f"after {tries} {'try' if tries == 1 else 'tries'} ({attempts.elapsed:.1f} s)"
     rate_limited = isinstance(error, ccxt.DDoSProtection | ccxt.RateLimitExceeded) or getattr(
         error, "rate_limited", False
     )
+    malformed = False
     if rate_limited:
         message = f"{source} rate-limited us {spent}; skipping it for {cooldown:.0f} s (COOLDOWN)"
     elif isinstance(error, ccxt.RequestTimeout | requests.Timeout):
@@ -149,6 +153,7 @@ def describe_failure(source: str, error: Exception, attempts: Attempts, cooldown
     elif isinstance(error, ccxt.ExchangeNotAvailable) or getattr(error, "status", 0) >= 500:
         message = f"{source} unavailable {spent} ({short(error, 80)}); it will be tried next cycle"
     elif isinstance(error, MALFORMED):
+        malformed = True
         message = f"{source} sent a malformed payload ({type(error).__name__}: {short(error)})"
     elif isinstance(error, ccxt.NetworkError | OSError):
         message = f"no network: {source} unreachable {spent}; check the connection or EXCHANGE_OPTIONS urls"
@@ -161,4 +166,6 @@ def describe_failure(source: str, error: Exception, attempts: Attempts, cooldown
         retries=attempts.retries,
         rate_limited=rate_limited,
         retry_after=getattr(error, "retry_after", None),
+        endpoint=endpoint,
+        malformed=malformed,
     )

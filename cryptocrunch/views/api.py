@@ -439,6 +439,47 @@ class RunOut(Schema):
     retries = fields.Int(required=True)
     error = fields.Str(allow_none=True, required=True)
     cooldown_until = fields.Int(allow_none=True, required=True)
+    flag = fields.Str(
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "set when this run took its source past REJECTIONS_ALERT rejections in an hour"
+        },
+    )
+
+
+class RejectionArgs(FormatArgs):
+    source = fields.Str(metadata={"description": "only this source (an exchange, or coingecko)"})
+    limit = fields.Int(load_default=100, validate=validate.Range(1, 10000))
+
+
+class RejectionSummaryArgs(FormatArgs):
+    source = fields.Str(metadata={"description": "only this source (an exchange, or coingecko)"})
+
+
+class RejectionOut(Schema):
+    source = fields.Str(required=True)
+    endpoint = fields.Str(
+        required=True,
+        metadata={"description": "what was read: tickers, order book, ohlcv 1h, import FILE ..."},
+    )
+    pair = fields.Str(
+        allow_none=True, required=True, metadata={"description": "null: a payload not of one pair"}
+    )
+    reason = fields.Str(required=True)
+    ts = fields.Int(required=True, metadata={"description": "when it was rejected"})
+
+
+class RejectionGroupOut(Schema):
+    source = fields.Str(required=True)
+    endpoint = fields.Str(required=True)
+    reason = fields.Str(required=True, metadata={"description": "the reason with its values masked as …"})
+    count = fields.Int(required=True)
+    last_ts = fields.Int(required=True, metadata={"description": "when the newest was rejected"})
+    example_pair = fields.Str(
+        allow_none=True, required=True, metadata={"description": "the newest one's pair"}
+    )
+    example_reason = fields.Str(required=True, metadata={"description": "the newest one's reason"})
 
 
 CSV_RESPONSE = {
@@ -693,6 +734,27 @@ def runs(args):
     """Recent collection runs, newest first: collector health per source."""
     data = storage.recent_runs(db.session, limit=args["limit"], source=args.get("source"))
     return _rows(data, RunOut(), args, "runs")
+
+
+@bp.get("/rejections")
+@bp.arguments(RejectionArgs, location="query")
+@bp.response(200, RejectionOut(many=True))
+@bp.alt_response(200, **CSV_RESPONSE)
+def rejections(args):
+    """The validation report: kept rejected values and payloads (collect, backfill, import), newest first."""
+    data = storage.read_rejections(db.session, source=args.get("source"), limit=args["limit"])
+    return _rows(data, RejectionOut(), args, "rejections")
+
+
+@bp.get("/rejections/summary")
+@bp.arguments(RejectionSummaryArgs, location="query")
+@bp.response(200, RejectionGroupOut(many=True))
+@bp.alt_response(200, **CSV_RESPONSE)
+def rejection_summary(args):
+    """Kept rejections grouped by source, endpoint and reason (values masked), with counts, the newest
+    time and the newest example; by source, then the largest group first."""
+    data = storage.rejection_summary(db.session, source=args.get("source"))
+    return _rows(data, RejectionGroupOut(), args, "rejections-summary")
 
 
 class ResponseCache:

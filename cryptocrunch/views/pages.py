@@ -11,6 +11,7 @@ from sqlalchemy import select
 from .. import insights, similar, storage
 from ..db import db
 from ..models import Exchange, Market
+from ..sources.base import now_ms
 from . import PairConverter
 
 bp = Blueprint("pages", __name__)
@@ -201,6 +202,32 @@ def coin(coin):
         history=history,
         window=window.name,
         windows=list(insights.WINDOWS),
+    )
+
+
+@bp.get("/rejections")
+def rejections():
+    """The validation report: kept rejections grouped by source and reason, and the newest ones
+    (JSON twins: /api/v1/rejections/summary and /api/v1/rejections)."""
+    source = request.args.get("source") or None
+    limit = _int_arg("limit", 100)
+    if not 1 <= limit <= 10_000:
+        abort(400, description=f"limit must be between 1 and 10000, got {limit}")
+    groups = storage.rejection_summary(db.session, source)
+    kept: dict[str, int] = {}
+    for group in groups:
+        kept[group["source"]] = kept.get(group["source"], 0) + group["count"]
+    recent = storage.rejection_counts(db.session, kept, now_ms() - storage.HOUR)
+    return render_template(
+        "rejections.html",
+        source=source,
+        limit=limit,
+        sources=storage.rejection_sources(db.session),
+        per_source=[(name, count, recent.get(name, 0)) for name, count in kept.items()],
+        groups=groups,
+        rows=storage.read_rejections(db.session, source, limit),
+        keep=current_app.config["REJECTIONS_KEEP"],
+        alert=current_app.config["REJECTIONS_ALERT"],
     )
 
 
