@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import ccxt
+import click
 
 #: Pairs collected per ccxt exchange id.
 DEFAULT_MARKETS: dict[str, list[str]] = {
@@ -198,3 +199,19 @@ def read_json_file(path: str) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"{path}: unknown setting {unknown[0]!r}; known: {', '.join(sorted(DEFAULTS))}")
     return settings
+
+
+#: ``--config FILE.json`` of the commands that take settings for one run.
+config_file_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="JSON file of settings (same keys as the environment).",
+)
+
+
+def apply_config_file(config: MutableMapping[str, Any], path: str | None) -> None:
+    """Lay a ``--config`` file's settings (if any) over ``config`` and check the result."""
+    if path:
+        config.update(read_json_file(path))
+    validate(config)

@@ -27,7 +27,7 @@ from flask.cli import with_appcontext
 from sqlalchemy.orm import Session
 
 from . import insights, orderbook, similar, storage
-from .config import ConfigError, read_json_file, validate
+from .config import ConfigError, apply_config_file, config_file_option
 from .db import db
 from .sources.base import TIMEFRAMES
 
@@ -666,19 +666,12 @@ def _help() -> str:
 @click.option("--metric", type=click.Choice(insights.METRICS), help="rankings: default volatility.")
 @click.option("--order", type=click.Choice(ORDERS), help="rankings: desc (default) or asc (losers first).")
 @click.option("--limit", type=int, help="rankings: how many rows (default 20, at most 1000).")
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(exists=True, dir_okay=False),
-    help="JSON file of settings (same keys as the environment).",
-)
+@config_file_option
 @with_appcontext
 def export_command(what: str, fmt: str | None, config_file: str | None, **filters: Any) -> None:
     app = current_app._get_current_object()
     try:
-        if config_file:
-            app.config.update(read_json_file(config_file))
-        validate(app.config)
+        apply_config_file(app.config, config_file)
         options = parse_spec({"what": what, "format": fmt, **filters})
     except (ConfigError, ValueError) as error:
         raise click.UsageError(str(error)) from None

@@ -3,7 +3,6 @@ best prices, spreads, depth, the mid-price series and a naive linear trend of th
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
@@ -71,8 +70,11 @@ def book(
     widest = int(frame["spread"].to_numpy().argmax())
     forecast = None
     hours = (frame["ts"].to_numpy() - frame["ts"].iloc[-1]) / storage.HOUR
-    if len(frame) >= 2 and np.ptp(hours) > 0:
+    try:
         trend = stats.linear_trend(hours, frame["mid"].to_numpy())
+    except ValueError:  # one book top: no line
+        pass
+    else:
         forecast = {
             "label": FORECAST_LABEL,
             "ts": int(frame["ts"].iloc[-1]) + horizon_ms,

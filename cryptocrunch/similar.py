@@ -293,6 +293,25 @@ def similar_exchanges(
     }
 
 
+def configured_answer(
+    session: Session,
+    config: Mapping[str, Any],
+    exchange: str,
+    lookback: str | None = None,
+    top: int | None = None,
+) -> dict[str, Any]:
+    """``similar_exchanges`` among the configured exchanges, with SIMILAR_LOOKBACK, SIMILAR_TOP and
+    SIMILAR_OUTLIER_PCT where ``lookback`` and ``top`` are not given (what the page and API show)."""
+    return similar_exchanges(
+        session,
+        exchange,
+        window=lookback_window(lookback or config["SIMILAR_LOOKBACK"]),
+        top=int(config["SIMILAR_TOP"]) if top is None else top,
+        outlier_pct=float(config["SIMILAR_OUTLIER_PCT"]),
+        exchanges=[e for e in config["MARKETS"] if e != AGGREGATE],
+    )
+
+
 def shared_volumes(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The volume rows of a ``similar_exchanges`` answer once each (the exchange's own markets come
     with every similar exchange), by pair, the exchange's own market first."""

@@ -13,7 +13,7 @@ import filelock
 from flask import Blueprint, current_app
 
 from .. import exports, similar, storage
-from ..config import ConfigError, read_json_file, validate
+from ..config import ConfigError, apply_config_file, config_file_option, validate
 from ..db import db
 from ..sources import CcxtSource
 from ..sources.base import TIMEFRAMES, now_ms
@@ -62,12 +62,7 @@ def collect_lock(instance_path: str) -> filelock.BaseFileLock:
 @click.option("--pair", "pairs", multiple=True, help="Only this pair, BTC/USD or BTC-USD (repeatable).")
 @click.option("--books", is_flag=True, help="Also store the order-book top of each market.")
 @click.option("--caps", is_flag=True, help="Also snapshot CoinGecko's top CAPS_TOP market caps.")
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(exists=True, dir_okay=False),
-    help="JSON file of settings (same keys as the environment).",
-)
+@config_file_option
 @click.option("-v", "--verbose", is_flag=True, help="Print each rejection and retry.")
 def collect_command(
     every: float | None,
@@ -84,9 +79,7 @@ def collect_command(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
     try:
-        if config_file:
-            app.config.update(read_json_file(config_file))
-        validate(app.config)
+        apply_config_file(app.config, config_file)
         sources = build_sources(app.config, Path(app.instance_path) / "markets", exchanges)
         caps_source = coingecko_source(app.config)
     except (ConfigError, ValueError) as error:
@@ -134,12 +127,7 @@ def collect_command(
 )
 @click.option("--exchange", "exchanges", multiple=True, help="Only this exchange (repeatable).")
 @click.option("--pair", "pairs", multiple=True, help="Only this pair, BTC/USD or BTC-USD (repeatable).")
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(exists=True, dir_okay=False),
-    help="JSON file of settings (same keys as the environment).",
-)
+@config_file_option
 def backfill_command(
     timeframe: str,
     since_text: str,
@@ -151,9 +139,7 @@ def backfill_command(
     app = current_app._get_current_object()
     now = now_ms()
     try:
-        if config_file:
-            app.config.update(read_json_file(config_file))
-        validate(app.config)
+        apply_config_file(app.config, config_file)
         start = parse_since(since_text, now)
         sources = build_sources(app.config, Path(app.instance_path) / "markets", exchanges)
     except (ConfigError, ValueError) as error:

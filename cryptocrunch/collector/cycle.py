@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -126,15 +126,21 @@ def build_sources(
     return sources
 
 
-def _fetch(source: Source, pairs: list[str], books: bool) -> tuple[FetchResult | SourceFailure, float]:
+T = TypeVar("T")
+
+
+def guarded(name: str, call: Callable[[], T]) -> tuple[T | SourceFailure, float]:
+    """Run one source's network call (in a worker thread) and time it; its SourceFailure, or any
+    other exception turned into one, is returned rather than raised: a bug in one adapter must not
+    stop the other sources."""
     started = time.monotonic()
     try:
-        result: FetchResult | SourceFailure = source.fetch(pairs, books)
+        result: T | SourceFailure = call()
     except SourceFailure as failure:
         result = failure
-    except Exception as error:  # a bug in an adapter must not stop the other sources
-        log.exception("%s: unexpected error", source.name)
-        result = SourceFailure(f"{source.name}: unexpected {type(error).__name__}: {error}")
+    except Exception as error:
+        log.exception("%s: unexpected error", name)
+        result = SourceFailure(f"{name}: unexpected {type(error).__name__}: {error}")
     return result, time.monotonic() - started
 
 
@@ -173,7 +179,10 @@ def collect_once(
     results: dict[str, tuple[FetchResult | SourceFailure, float]] = {}
     if jobs:
         with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="collect") as pool:
-            futures = {name: pool.submit(_fetch, s, p, books) for name, (s, p) in jobs.items()}
+            futures = {
+                name: pool.submit(guarded, name, lambda s=s, p=p: s.fetch(p, books))
+                for name, (s, p) in jobs.items()
+            }
             results = {name: future.result() for name, future in futures.items()}
 
     ticks: list[Tick] = []

@@ -8,7 +8,6 @@ or with ``--refresh``.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 from .. import storage
 from ..sources import CcxtSource, SourceFailure
 from ..sources.base import now_ms
+from .cycle import guarded
 
 log = logging.getLogger(__name__)
 
@@ -37,18 +37,6 @@ class ListingReport:
     refreshed: int | None = None
     error: str | None = None
     seconds: float = 0.0
-
-
-def _spot_pairs(source: CcxtSource, reload: bool) -> tuple[list[str] | SourceFailure, float]:
-    started = time.monotonic()
-    try:
-        result: list[str] | SourceFailure = source.spot_pairs(reload=reload)
-    except SourceFailure as failure:
-        result = failure
-    except Exception as error:  # a bug in the adapter must not stop the other exchanges
-        log.exception("%s: unexpected error", source.name)
-        result = SourceFailure(f"{source.name}: unexpected {type(error).__name__}: {error}")
-    return result, time.monotonic() - started
 
 
 def refresh_listings(
@@ -72,7 +60,10 @@ def refresh_listings(
     results: dict[str, tuple[list[str] | SourceFailure, float]] = {}
     if due:
         with ThreadPoolExecutor(max_workers=len(due), thread_name_prefix="listing") as pool:
-            futures = {name: pool.submit(_spot_pairs, source, force) for name, source in due.items()}
+            futures = {
+                name: pool.submit(guarded, name, lambda source=source: source.spot_pairs(reload=force))
+                for name, source in due.items()
+            }
             results = {name: future.result() for name, future in futures.items()}
     reports = []
     refreshed = now_ms()

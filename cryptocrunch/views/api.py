@@ -557,15 +557,13 @@ def exchanges(args):
 def similar_exchanges(args, exchange):
     """Exchanges listing the same pairs (stored by `flask similar`): shared count and Jaccard index,
     the volume trend of the markets both list over the lookback, and the outlier-price check."""
-    config = current_app.config
     result = _call(
-        similar.similar_exchanges,
+        similar.configured_answer,
         db.session,
+        current_app.config,
         exchange,
-        window=_call(similar.lookback_window, args.get("lookback") or config["SIMILAR_LOOKBACK"]),
-        top=args.get("top") or int(config["SIMILAR_TOP"]),
-        outlier_pct=float(config["SIMILAR_OUTLIER_PCT"]),
-        exchanges=[e for e in config["MARKETS"] if e != similar.AGGREGATE],
+        args.get("lookback"),
+        args.get("top"),
     )
     if _wants_csv(args):
         return _rows(result["similar"], SimilarRowOut(exclude=("volume",)), args, f"{exchange}-similar")

@@ -84,13 +84,8 @@ def similar_exchanges(exchange):
     config = current_app.config
     lookback = request.args.get("lookback", config["SIMILAR_LOOKBACK"])
     try:
-        result = similar.similar_exchanges(
-            db.session,
-            exchange,
-            window=similar.lookback_window(lookback),
-            top=_int_arg("top", int(config["SIMILAR_TOP"])),
-            outlier_pct=float(config["SIMILAR_OUTLIER_PCT"]),
-            exchanges=[e for e in config["MARKETS"] if e != similar.AGGREGATE],
+        result = similar.configured_answer(
+            db.session, config, exchange, lookback, _int_arg("top", config["SIMILAR_TOP"])
         )
     except insights.BadRequest as error:
         abort(400, description=str(error))
