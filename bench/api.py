@@ -52,7 +52,7 @@ from pathlib import Path
 from cryptocrunch import create_app
 from cryptocrunch.db import db, init_db
 from cryptocrunch.sources.base import Tick
-from cryptocrunch.storage import store_ticks
+from cryptocrunch.storage.ticks import store_ticks
 
 BENCH_DIR = Path(__file__).resolve().parent
 VENV_BIN = Path(sys.executable).parent

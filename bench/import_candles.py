@@ -42,7 +42,7 @@ import pandas as pd
 from cryptocrunch import create_app
 from cryptocrunch.collector.importer import import_candles
 from cryptocrunch.db import db, init_db
-from cryptocrunch.storage import market_ids
+from cryptocrunch.storage.markets import market_ids
 
 MINUTE = 60_000
 START = 1_700_000_000_000 // MINUTE * MINUTE

@@ -24,7 +24,8 @@ from cryptocrunch import create_app
 from cryptocrunch.db import db, init_db
 from cryptocrunch.models import Tick as TickRow
 from cryptocrunch.sources.base import Tick
-from cryptocrunch.storage import market_ids, store_ticks
+from cryptocrunch.storage.markets import market_ids
+from cryptocrunch.storage.ticks import store_ticks
 
 
 def make_ticks(markets: int, per_market: int) -> list[Tick]:

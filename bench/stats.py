@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from cryptocrunch import create_app, insights
 from cryptocrunch.db import db, init_db
 from cryptocrunch.sources.base import Tick
-from cryptocrunch.storage import store_ticks
+from cryptocrunch.storage.ticks import store_ticks
 
 START = 1_700_000_000_000 // 3_600_000 * 3_600_000
 MINUTE = 60_000

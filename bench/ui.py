@@ -27,9 +27,10 @@ from playwright.sync_api import sync_playwright
 from werkzeug.serving import make_server
 
 from cryptocrunch import create_app
+from cryptocrunch.clock import now_ms
 from cryptocrunch.db import db, init_db
-from cryptocrunch.sources.base import Tick, now_ms
-from cryptocrunch.storage import store_ticks
+from cryptocrunch.sources.base import Tick
+from cryptocrunch.storage.ticks import store_ticks
 
 BAR_MS = 1500
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]

@@ -38,9 +38,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     validate(app.config)
     os.makedirs(app.instance_path, exist_ok=True)
 
-    from . import assets, db, exports, views
+    from . import assets, db, views
     from .collector import bp as collector_bp
-    from .views import api, pages
+    from .exports import command as exports
+    from .views import api, cli, pages
 
     db.init_app(app)
     exports.init_app(app)
@@ -48,5 +49,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.converters["pair"] = views.PairConverter
     app.register_blueprint(collector_bp)
     app.register_blueprint(pages.bp)
+    cli.init_app(app)
     api.init_app(app)
     return app

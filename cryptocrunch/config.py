@@ -7,14 +7,18 @@ to ``flask collect --config`` or ``flask export --config``. Every key is documen
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
-import re
 from collections.abc import Mapping, MutableMapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import ccxt
 import click
+
+from .clock import parse_duration
+from .exports.specs import parse_spec
 
 #: Pairs collected per ccxt exchange id.
 DEFAULT_MARKETS: dict[str, list[str]] = {
@@ -66,20 +70,21 @@ DEFAULTS: dict[str, Any] = {
     "REJECTIONS_ALERT": 50,
 }
 
-#: Duration units of settings and options like ``7d``.
-DURATION_UNITS: dict[str, int] = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
-
 
 class ConfigError(ValueError):
     """A configuration value is missing or has the wrong shape."""
 
 
-def parse_duration(text: str) -> int:
-    """``90m``, ``24h``, ``7d`` or ``2w`` as milliseconds (more than zero); ValueError otherwise."""
-    match = re.fullmatch(r"(\d+)([mhdw])", text.strip()) if isinstance(text, str) else None
-    if not match or int(match[1]) == 0:
-        raise ValueError(f"a duration looks like 90m, 24h, 7d or 2w, got {text!r}")
-    return int(match[1]) * DURATION_UNITS[match[2]]
+@functools.cache
+def ccxt_exchange_ids() -> frozenset[str]:
+    """The exchange ids ccxt knows, without importing ccxt (seconds: it loads every exchange):
+    ccxt ships one module per exchange id at the top of its package, the names ``ccxt.exchanges``
+    lists (a test holds the two equal)."""
+    spec = importlib.util.find_spec("ccxt")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("ccxt is not installed: pip install ccxt")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    return frozenset(path.stem for path in folder.glob("*.py") if path.stem != "__init__")
 
 
 def _is_str_list(value: Any) -> bool:
@@ -92,7 +97,7 @@ def validate(config: Mapping[str, Any]) -> None:
     if not isinstance(markets, Mapping) or not all(_is_str_list(p) for p in markets.values()):
         raise ConfigError('MARKETS must be a JSON object like {"kraken": ["BTC/USD", "ETH/USD"]}')
     for exchange_id, pairs in markets.items():
-        if exchange_id not in ccxt.exchanges:
+        if exchange_id not in ccxt_exchange_ids():
             raise ConfigError(f"MARKETS: {exchange_id!r} is not a ccxt exchange id")
         bad = [p for p in pairs if p.count("/") != 1]
         if bad:
@@ -174,8 +179,6 @@ def _validate_exports(config: Mapping[str, Any]) -> None:
         raise ConfigError(
             'EXPORTS must be a JSON list of export specs like [{"what": "ticks", "to": "s3://bucket/prefix"}]'
         )
-    from .exports import parse_spec  # the export registry knows which keys and values are valid
-
     for index, spec in enumerate(specs):
         try:
             parse_spec(spec)

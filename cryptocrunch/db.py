@@ -56,13 +56,13 @@ def add_missing_columns() -> list[str]:
 def init_db(drop: bool = False) -> int:
     """Create missing tables and columns (with ``drop``, delete every table and its data first), and
     build the rollups of markets whose ticks predate them; return how many markets needed that."""
-    from . import storage
+    from .storage import ticks  # pandas loads only when the schema is set up
 
     if drop:
         db.drop_all()
     db.create_all()
     add_missing_columns()
-    rebuilt = storage.rebuild_missing_rollups(db.session)
+    rebuilt = ticks.rebuild_missing_rollups(db.session)
     db.session.commit()
     return rebuilt
 

@@ -9,7 +9,7 @@ from conftest import running_app
 from helpers import fake_config
 from test_stats import reference
 
-from cryptocrunch.sources.base import now_ms
+from cryptocrunch.clock import now_ms
 
 STEP = 5 * 60_000  # five minutes between collected ticks
 
@@ -245,7 +245,7 @@ def test_the_openapi_document_describes_every_endpoint(client):
 
 
 def test_repeated_requests_are_answered_from_the_cache_until_data_changes(app, fake, runner, monkeypatch):
-    from cryptocrunch import insights
+    from cryptocrunch.insights import markets as insights
 
     collect_history(app, fake, cycles=3)
     client = app.test_client()

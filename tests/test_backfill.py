@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from cryptocrunch.clock import now_ms
 from cryptocrunch.collector.backfill import parse_since
 from cryptocrunch.db import db
 from cryptocrunch.models import Candle, Exchange, Market, Run
-from cryptocrunch.sources.base import Invalid, make_candle, now_ms
+from cryptocrunch.sources.base import Invalid, make_candle
 
 MINUTE = 60_000
 NOW = 1_700_000_000_000

@@ -8,10 +8,11 @@ import pytest
 from helpers import stored_books
 from test_recordings import recorded  # noqa: F401 (fixture)
 
+from cryptocrunch.analysis.orderbook import FORECAST_LABEL
+from cryptocrunch.clock import now_ms
 from cryptocrunch.db import db
-from cryptocrunch.orderbook import FORECAST_LABEL
-from cryptocrunch.sources.base import BookTop, now_ms
-from cryptocrunch.storage import store_book_tops
+from cryptocrunch.sources.base import BookTop
+from cryptocrunch.storage.books import store_book_tops
 
 HOUR = 3_600_000
 

@@ -240,9 +240,10 @@ def test_dashboard_sorts_filters_and_shows_change_and_volatility_rank(app, live,
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_markup_in_a_market_name_is_shown_as_text(app, live, page):
+    from cryptocrunch.clock import now_ms
     from cryptocrunch.db import db
-    from cryptocrunch.sources.base import Tick, now_ms
-    from cryptocrunch.storage import store_ticks
+    from cryptocrunch.sources.base import Tick
+    from cryptocrunch.storage.ticks import store_ticks
 
     with app.app_context():
         store_ticks(
@@ -267,9 +268,11 @@ def candle_chart(page):
 def test_market_page_draws_candles_with_emas_and_crossovers(app, live, page, client):
     import numpy as np
 
+    from cryptocrunch.clock import now_ms
     from cryptocrunch.db import db
-    from cryptocrunch.sources.base import Candle, Tick, now_ms
-    from cryptocrunch.storage import store_candles, store_ticks
+    from cryptocrunch.sources.base import Candle, Tick
+    from cryptocrunch.storage.candles import store_candles
+    from cryptocrunch.storage.ticks import store_ticks
 
     hour = 3_600_000
     start = (now_ms() // hour - 150) * hour

@@ -1,8 +1,9 @@
 """Market-cap snapshots: flask collect --caps against the fake CoinGecko, ranks and their change."""
 
+from cryptocrunch.clock import now_ms
 from cryptocrunch.db import db
-from cryptocrunch.sources.base import CapSnapshot, now_ms
-from cryptocrunch.storage import store_caps
+from cryptocrunch.sources.base import CapSnapshot
+from cryptocrunch.storage.caps import store_caps
 
 
 def test_collect_caps_stores_a_snapshot_of_the_top_coins(app, client, runner, fake):

@@ -8,8 +8,8 @@ import pytest
 from helpers import last_runs, runs, stored_books, stored_ticks
 
 from cryptocrunch import create_app
+from cryptocrunch.clock import now_ms
 from cryptocrunch.db import db
-from cryptocrunch.sources.base import now_ms
 
 EXCHANGES = ("kraken", "coinbase", "bitstamp", "binance")
 

@@ -50,7 +50,7 @@ def test_drop_with_yes_empties_the_database(app, runner):
 def test_init_db_builds_rollups_for_ticks_stored_before_them(app, runner):
     from cryptocrunch.models import Rollup
     from cryptocrunch.sources.base import Tick
-    from cryptocrunch.storage import store_ticks
+    from cryptocrunch.storage.ticks import store_ticks
 
     ticks = [Tick("kraken", "BTC/USD", 1_700_000_000_000 + i * 600_000, 100.0 + i % 7) for i in range(300)]
     with app.app_context():

@@ -25,10 +25,12 @@ from helpers import stored_ticks
 from moto.server import ThreadedMotoServer
 
 from cryptocrunch import create_app
+from cryptocrunch.clock import now_ms
 from cryptocrunch.config import ConfigError
 from cryptocrunch.db import db
-from cryptocrunch.sources.base import Candle, Tick, now_ms
-from cryptocrunch.storage import store_candles, store_ticks
+from cryptocrunch.sources.base import Candle, Tick
+from cryptocrunch.storage.candles import store_candles
+from cryptocrunch.storage.ticks import store_ticks
 
 STEP = 5 * 60_000
 MARKETS = [("kraken", "BTC/USD"), ("kraken", "ETH/USD"), ("binance", "BTC/USDT")]

@@ -1,8 +1,9 @@
 """The dashboard serves what is stored, and says what to do when nothing is."""
 
+from cryptocrunch.clock import now_ms
 from cryptocrunch.db import db
-from cryptocrunch.sources.base import Tick, now_ms
-from cryptocrunch.storage import store_ticks
+from cryptocrunch.sources.base import Tick
+from cryptocrunch.storage.ticks import store_ticks
 
 
 def test_empty_dashboard_says_what_to_do(client):
@@ -84,7 +85,8 @@ def store_signal_and_caps_data(app):
     import numpy as np
 
     from cryptocrunch.sources.base import Candle, CapSnapshot
-    from cryptocrunch.storage import store_candles, store_caps
+    from cryptocrunch.storage.candles import store_candles
+    from cryptocrunch.storage.caps import store_caps
 
     hour = 3_600_000
     start = (now_ms() // hour - 120) * hour

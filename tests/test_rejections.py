@@ -13,12 +13,12 @@ from test_backfill import MINUTE, walk
 from test_import import GENERIC, write
 
 from cryptocrunch import create_app
+from cryptocrunch.clock import HOUR, now_ms
 from cryptocrunch.config import ConfigError
 from cryptocrunch.db import db
 from cryptocrunch.models import Candle, Rejection
 from cryptocrunch.sources.base import Rejection as RejectionValue
-from cryptocrunch.sources.base import now_ms
-from cryptocrunch.storage import HOUR, reason_group, store_rejections
+from cryptocrunch.storage.runs import reason_group, store_rejections
 
 
 def kept(app, source=None):

@@ -9,11 +9,13 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from test_stats import assert_matches
 
+from cryptocrunch.analysis.stats import finish
+from cryptocrunch.clock import DAY, HOUR, WEEK
 from cryptocrunch.db import db
 from cryptocrunch.models import Market
 from cryptocrunch.sources.base import Tick
-from cryptocrunch.stats import finish
-from cryptocrunch.storage import DAY, HOUR, WEEK, cover, market_ids, store_ticks, window_summaries
+from cryptocrunch.storage.markets import market_ids
+from cryptocrunch.storage.ticks import cover, store_ticks, window_summaries
 
 START = 1_700_000_000_000 // DAY * DAY + 5 * HOUR + 17 * 60_000  # not on a bucket edge
 
@@ -117,7 +119,8 @@ def test_cover_uses_the_coarsest_whole_buckets_and_raw_ticks_only_at_the_edges()
 
 @pytest.mark.parametrize("points", [3, 10, 50])
 def test_long_series_downsample_from_rollups_keeps_every_bucket_extreme(app, stored, points):
-    from cryptocrunch.insights import resolve_window, series
+    from cryptocrunch.insights.markets import series
+    from cryptocrunch.insights.params import resolve_window
 
     longest = max(stored, key=lambda m: len(stored[m][0]))
     ts, prices = stored[longest]

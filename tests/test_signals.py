@@ -5,10 +5,13 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cryptocrunch.analysis.signals import crossovers, ema
+from cryptocrunch.analysis.stats import resample
+from cryptocrunch.clock import now_ms
 from cryptocrunch.db import db
-from cryptocrunch.sources.base import Candle, Tick, now_ms
-from cryptocrunch.stats import crossovers, ema, resample
-from cryptocrunch.storage import store_candles, store_ticks
+from cryptocrunch.sources.base import Candle, Tick
+from cryptocrunch.storage.candles import store_candles
+from cryptocrunch.storage.ticks import store_ticks
 
 HOUR = 3_600_000
 

@@ -11,11 +11,16 @@ import pandas as pd
 import pytest
 from helpers import stored_ticks
 
-from cryptocrunch import similar, storage
+from cryptocrunch.analysis import similar as pure
+from cryptocrunch.clock import now_ms
 from cryptocrunch.config import DEFAULTS, ConfigError, validate
 from cryptocrunch.db import db
-from cryptocrunch.insights import BadRequest, NotFound
-from cryptocrunch.sources.base import Tick, now_ms
+from cryptocrunch.errors import BadRequest, NotFound
+from cryptocrunch.insights import similar
+from cryptocrunch.insights.params import lookback_window
+from cryptocrunch.sources.base import Tick
+from cryptocrunch.storage import listings
+from cryptocrunch.storage import ticks as tick_table
 
 HOUR = 3_600_000
 DAY = 24 * HOUR
@@ -72,56 +77,56 @@ def test_overlap_and_most_similar_on_plain_sets():
         "d": {"DOGE/EUR"},
         "e": set(),
     }
-    rows = similar.overlap(sets)
+    rows = pure.overlap(sets)
     assert [(r["a"], r["b"]) for r in rows] == list(itertools.combinations("abcde", 2))
     by_pair = {(r["a"], r["b"]): (r["shared"], r["jaccard"]) for r in rows}
     assert by_pair["a", "b"] == (2, 2 / 3)
     assert by_pair["a", "c"] == (2, 2 / 4)
     assert by_pair["a", "d"] == (0, 0.0)
     assert by_pair["d", "e"] == (0, 0.0)
-    assert similar.overlap({"x": set(), "y": set()}) == [{"a": "x", "b": "y", "shared": 0, "jaccard": 0.0}]
+    assert pure.overlap({"x": set(), "y": set()}) == [{"a": "x", "b": "y", "shared": 0, "jaccard": 0.0}]
 
     # highest Jaccard first; exchanges that share nothing are not similar
-    assert similar.most_similar(rows, "a", 5) == [
+    assert pure.most_similar(rows, "a", 5) == [
         {"exchange": "b", "shared": 2, "jaccard": 2 / 3},
         {"exchange": "c", "shared": 2, "jaccard": 0.5},
     ]
-    assert similar.most_similar(rows, "a", 1) == [{"exchange": "b", "shared": 2, "jaccard": 2 / 3}]
-    assert similar.most_similar(rows, "d", 5) == []
+    assert pure.most_similar(rows, "a", 1) == [{"exchange": "b", "shared": 2, "jaccard": 2 / 3}]
+    assert pure.most_similar(rows, "d", 5) == []
     # equal Jaccard: more shared pairs first, then by name
-    tied = similar.overlap({"x": {"1", "2"}, "p": {"1", "2", "3", "4"}, "q": {"1"}, "r": {"1"}})
-    assert [r["exchange"] for r in similar.most_similar(tied, "x", 5)] == ["p", "q", "r"]
+    tied = pure.overlap({"x": {"1", "2"}, "p": {"1", "2", "3", "4"}, "q": {"1"}, "r": {"1"}})
+    assert [r["exchange"] for r in pure.most_similar(tied, "x", 5)] == ["p", "q", "r"]
     with pytest.raises(BadRequest, match="top"):
-        similar.most_similar(rows, "a", 0)
+        pure.most_similar(rows, "a", 0)
 
 
 def test_trend_equals_numpy_least_squares():
     rng = np.random.default_rng(7)
     ts = np.sort(rng.choice(np.arange(1_700_000_000_000, 1_700_000_000_000 + 30 * DAY, HOUR), 200))
     values = rng.uniform(10, 1e6, len(ts))
-    result = similar.trend(ts, values)
+    result = pure.trend(ts, values)
     slope = np.polyfit((ts - ts[0]) / DAY, values, 1)[0]
     assert result["slope_per_day"] == pytest.approx(slope, rel=1e-9)
     assert result["pct_change"] == pytest.approx(100 * (values[-1] - values[0]) / values[0], rel=1e-12)
     assert (result["first"], result["last"]) == (values[0], values[-1])
-    assert similar.trend([0, DAY], [0.0, 5.0]) == {
+    assert pure.trend([0, DAY], [0.0, 5.0]) == {
         "first": 0.0,
         "last": 5.0,
         "pct_change": None,
         "slope_per_day": 5.0,
     }
     with pytest.raises(ValueError, match="at least 2"):
-        similar.trend([1], [1.0])
+        pure.trend([1], [1.0])
     with pytest.raises(ValueError, match="different times"):
-        similar.trend([5, 5], [1.0, 2.0])
+        pure.trend([5, 5], [1.0, 2.0])
 
 
 def test_lookback_and_settings_are_checked():
-    assert similar.lookback_window("7d", now=10 * DAY).start == 3 * DAY
-    assert similar.lookback_window("90m", now=DAY).start == DAY - 90 * 60_000
+    assert lookback_window("7d", now=10 * DAY).start == 3 * DAY
+    assert lookback_window("90m", now=DAY).start == DAY - 90 * 60_000
     for bad in ("7", "0d", "7x", "-1d", ""):
         with pytest.raises(BadRequest, match="lookback"):
-            similar.lookback_window(bad)
+            lookback_window(bad)
     validate(DEFAULTS)
     for key, value in [
         ("SIMILAR_TOP", 0),
@@ -156,9 +161,9 @@ def test_overlap_equals_a_set_computation_on_what_ccxt_lists(app, runner, fake):
     for name in EXCHANGES:
         assert f"  {name:<12} {len(expected[name])} pairs, loaded now" in result.output
     with app.app_context():
-        stored = storage.read_listings(db.session)
+        stored = listings.read_listings(db.session)
     assert {name: set(listing.pairs) for name, listing in stored.items()} == expected
-    rows = similar.overlap({name: listing.pairs for name, listing in stored.items()})
+    rows = pure.overlap({name: listing.pairs for name, listing in stored.items()})
     plain = []
     for a, b in itertools.combinations(sorted(expected), 2):
         shared = len(expected[a] & expected[b])
@@ -172,7 +177,7 @@ def test_overlap_equals_a_set_computation_on_what_ccxt_lists(app, runner, fake):
             return (-shared / len(expected[name] | expected[other]), -shared, other)
 
         others = sorted((o for o in EXCHANGES if o != name and expected[name] & expected[o]), key=rank)
-        best = similar.most_similar(rows, name, 5)
+        best = pure.most_similar(rows, name, 5)
         assert [r["exchange"] for r in best] == others
         block = table(result.output, name)
         assert block.startswith(f"{name}: {len(expected[name])} pairs listed")
@@ -207,7 +212,7 @@ def test_listings_are_stored_and_refreshed_when_stale_or_asked(app, runner, fake
     assert "  kraken       2 pairs, loaded now" in result.output
     assert markets_requests() == 4
     with app.app_context():
-        assert storage.read_listings(db.session, ["kraken"])["kraken"].pairs == {"BTC/USD", "LTC/USD"}
+        assert listings.read_listings(db.session, ["kraken"])["kraken"].pairs == {"BTC/USD", "LTC/USD"}
 
     # older than MARKETS_CACHE_TTL: loaded again (the markets cache is as stale)
     app.config["MARKETS_CACHE_TTL"] = 0
@@ -230,14 +235,14 @@ def test_an_unreachable_exchange_is_reported_and_the_rest_answer(app, runner, fa
     assert "  coinbase             2    0.667" in kraken
     assert "binance" not in kraken  # it shares BTC/USDT with kraken, but its listing is unknown
     with app.app_context():
-        assert set(storage.read_listings(db.session)) == {"kraken", "coinbase", "bitstamp"}
+        assert set(listings.read_listings(db.session)) == {"kraken", "coinbase", "bitstamp"}
         answer = similar.similar_exchanges(
-            db.session, "kraken", window=similar.lookback_window("7d"), exchanges=list(EXCHANGES)
+            db.session, "kraken", window=lookback_window("7d"), exchanges=list(EXCHANGES)
         )
         assert answer["missing"] == ["binance"]
         with pytest.raises(NotFound, match="no listing of binance"):
             similar.similar_exchanges(
-                db.session, "binance", window=similar.lookback_window("7d"), exchanges=list(EXCHANGES)
+                db.session, "binance", window=lookback_window("7d"), exchanges=list(EXCHANGES)
             )
 
     # once stored, a listing that cannot be refreshed is still used, and said to be
@@ -308,13 +313,13 @@ def test_volume_trend_equals_numpy_on_stored_ticks(app, runner, fake):
             ts += rng.randint(5, 50) * 60_000
     ticks.append(Tick("kraken", "BTC/USD", now - 20 * HOUR - 1, 100.0))  # no volume: never a sample
     with app.app_context():
-        storage.store_ticks(db.session, ticks)
+        tick_table.store_ticks(db.session, ticks)
         db.session.commit()
     fake.set_ticker("kraken", "BTC/USD", 60000.0, volume=777.5)
     assert runner.invoke(args=["collect", "--exchange", "kraken", "--exchange", "coinbase"]).exit_code == 0
 
     with app.app_context():
-        window = similar.lookback_window("48h")
+        window = lookback_window("48h")
         rows = similar.volume_trend(db.session, "kraken", "coinbase", window, history=True)
         narrowed = similar.volume_trend(db.session, "kraken", "coinbase", window, pairs=["ETH/USD"])
 
@@ -355,7 +360,7 @@ def test_a_price_three_times_the_others_is_flagged(app, runner, fake):
     fake.set_ticker("binance", "BTC/USDT", 120_020.0)  # kraken 60010: only two, either may be wrong
     assert runner.invoke(args=["collect"]).exit_code == 0
     with app.app_context():  # a market whose latest tick is old is not compared
-        storage.store_ticks(db.session, [Tick("oldex", "BTC/USD", now_ms() - 2 * HOUR, 1.0)])
+        tick_table.store_ticks(db.session, [Tick("oldex", "BTC/USD", now_ms() - 2 * HOUR, 1.0)])
         db.session.commit()
 
         rows = similar.outliers(db.session, 10)
@@ -408,12 +413,10 @@ def test_the_answer_for_the_api_is_plain_json(app, runner, fake):
     assert similar_cli(runner).exit_code == 0
     with app.app_context():
         answer = similar.similar_exchanges(
-            db.session, "kraken", window=similar.lookback_window("24h"), top=2, history=True
+            db.session, "kraken", window=lookback_window("24h"), top=2, history=True
         )
         with pytest.raises(NotFound, match="not a configured exchange"):
-            similar.similar_exchanges(
-                db.session, "nope", window=similar.lookback_window("24h"), exchanges=["kraken"]
-            )
+            similar.similar_exchanges(db.session, "nope", window=lookback_window("24h"), exchanges=["kraken"])
     assert json.loads(json.dumps(answer, allow_nan=False)) == answer
     assert (answer["exchange"], answer["pairs"], answer["window"], answer["missing"]) == (
         "kraken",
@@ -443,7 +446,7 @@ def test_the_similar_endpoint_serves_the_stored_answer(app, client, runner, fake
     body = answer.get_json()
     with app.app_context():
         direct = similar.similar_exchanges(
-            db.session, "kraken", window=similar.lookback_window("24h"), top=2, exchanges=list(EXCHANGES)
+            db.session, "kraken", window=lookback_window("24h"), top=2, exchanges=list(EXCHANGES)
         )
     assert body == json.loads(json.dumps(direct))
     for row in body["similar"]:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cryptocrunch.stats import MIN_POINTS, combine, compute, finish, summarize
+from cryptocrunch.analysis.stats import MIN_POINTS, combine, compute, finish, summarize
 
 
 def reference(ts, prices):

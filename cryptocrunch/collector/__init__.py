@@ -1,42 +1,39 @@
-"""``flask collect`` and ``flask runs``: thin commands over plain functions."""
+"""The commands that move data in (``flask collect``, ``backfill``, ``import-candles``) and report on
+it (``flask runs``, ``report``): thin commands over the plain functions of this package's modules.
+
+Each command imports its machinery when it runs: ccxt alone takes seconds to import, and
+``flask --help`` or ``flask runs`` should not wait for it.
+"""
 
 from __future__ import annotations
 
 import itertools
 import logging
 import time
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import filelock
 from flask import Blueprint, current_app
 
-from .. import exports, similar, storage
-from ..config import ConfigError, apply_config_file, config_file_option, validate
+from .. import events
+from ..clock import TIMEFRAMES, now_ms, utc_text
+from ..config import ConfigError, apply_config_file, config_file_option
 from ..db import db
-from ..sources import CcxtSource
-from ..sources.base import TIMEFRAMES, now_ms
-from ..sources.csvfiles import CsvFormatError
-from .backfill import backfill_market, parse_since
-from .cycle import SourceReport, build_sources, coingecko_source, collect_once, normalize_pair, snapshot_caps
-from .importer import ImportFailed, import_candles
-from .listings import ListingReport, refresh_listings
-from .schedule import run_every, stop_on_signals
+from ..storage import runs
+
+if TYPE_CHECKING:
+    from filelock import BaseFileLock
+
+    from .cycle import SourceReport
 
 bp = Blueprint("collector", __name__, cli_group=None)
-
-
-def _fmt_ms(ms: int | None) -> str:
-    if ms is None:
-        return "-"
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def summary_line(report: SourceReport) -> str:
     """One line per source per cycle."""
     if report.status == "cooldown":
-        return f"{report.source:<12} on cooldown until {_fmt_ms(report.cooldown_until)} UTC, skipped"
+        return f"{report.source:<12} on cooldown until {utc_text(report.cooldown_until)} UTC, skipped"
     counts = (
         f"stored {report.stored}  duplicates {report.duplicates}  rejected {report.rejected}  "
         f"retries {report.retries}  {report.seconds:.2f} s"
@@ -48,8 +45,10 @@ def summary_line(report: SourceReport) -> str:
     return f"{report.source:<12} {counts}{books}{flag}"
 
 
-def collect_lock(instance_path: str) -> filelock.BaseFileLock:
+def collect_lock(instance_path: str) -> BaseFileLock:
     """The lock that keeps two collectors off one instance (released by the OS if the holder dies)."""
+    import filelock
+
     Path(instance_path).mkdir(parents=True, exist_ok=True)
     return filelock.FileLock(str(Path(instance_path) / "collect.lock"), timeout=0)
 
@@ -74,6 +73,11 @@ def collect_command(
     verbose: bool,
 ) -> None:
     """Pull tickers from the configured exchanges and CoinGecko into the database."""
+    import filelock
+
+    from .cycle import build_sources, coingecko_source, collect_once, snapshot_caps
+    from .schedule import run_every, stop_on_signals
+
     app = current_app._get_current_object()
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
@@ -103,8 +107,9 @@ def collect_command(
         if caps or app.config["CAPS_EVERY_COLLECT"]:
             top, keep = int(app.config["CAPS_TOP"]), app.config["REJECTIONS_KEEP"]
             click.echo(snapshot_caps(db.session, caps_source, top, keep))
-        for line in exports.run_configured(db.session, app.config, app.instance_path):
-            click.echo(line)
+        for _receiver, lines in events.collect_finished.send(app, session=db.session):
+            for line in lines:
+                click.echo(line)
 
     try:
         with collect_lock(app.instance_path), stop_on_signals() as stop:
@@ -136,6 +141,10 @@ def backfill_command(
     config_file: str | None,
 ) -> None:
     """Store historical OHLCV candles of the configured markets; a second run continues where it stopped."""
+    from ..sources.exchange import CcxtSource
+    from .backfill import backfill_market, parse_since
+    from .cycle import build_sources, normalize_pair
+
     app = current_app._get_current_object()
     now = now_ms()
     try:
@@ -145,7 +154,7 @@ def backfill_command(
     except (ConfigError, ValueError) as error:
         raise click.UsageError(str(error)) from None
     wanted = {normalize_pair(p) for p in pairs}
-    cooling = storage.active_cooldowns(db.session, now)
+    cooling = runs.active_cooldowns(db.session, now)
     db.session.rollback()
     totals = [0, 0, 0]
     totals_by_exchange: dict[str, int] = {}  # markets attempted per exchange
@@ -156,7 +165,7 @@ def backfill_command(
             if wanted and pair not in wanted:
                 continue
             if name in cooling:
-                until = _fmt_ms(cooling[name])
+                until = utc_text(cooling[name])
                 click.echo(f"{name:<10} {pair:<10} skipped: {name} on cooldown until {until} UTC")
                 continue
             if not source.exchange.markets and totals_by_exchange.get(name):
@@ -192,14 +201,14 @@ def backfill_command(
             totals[0] += report.stored
             totals[1] += report.duplicates
             totals[2] += report.rejected
-            resumed = f", resumed from {_fmt_ms(report.resumed_from)} UTC" if report.resumed_from else ""
+            resumed = f", resumed from {utc_text(report.resumed_from)} UTC" if report.resumed_from else ""
             outcome = f"ERROR {report.error}" if report.error else "done"
             click.echo(
                 f"{name:<10} {pair:<10} {outcome}: stored {report.stored}  duplicates {report.duplicates}  "
                 f"rejected {report.rejected}  retries {report.retries}  {report.seconds:.1f} s{resumed}"
             )
     click.echo(
-        f"backfill {timeframe} since {_fmt_ms(start)} UTC: stored {totals[0]}, duplicates {totals[1]}, "
+        f"backfill {timeframe} since {utc_text(start)} UTC: stored {totals[0]}, duplicates {totals[1]}, "
         f"rejected {totals[2]}"
     )
 
@@ -218,6 +227,9 @@ def import_candles_command(
     file: Path, exchange: str | None, pair: str | None, timeframe: str | None, skip_bad: bool
 ) -> None:
     """Import a candle CSV (CryptoDataDownload, Binance klines, Kraken OHLCVT or generic OHLCV)."""
+    from ..sources.csvfiles import CsvFormatError
+    from .importer import ImportFailed, import_candles
+
     try:
         report = import_candles(
             db.session,
@@ -250,7 +262,7 @@ def import_candles_command(
     if report.gaps:
         widest = max(report.gaps, key=lambda g: g[1] - g[0])
         click.echo(
-            f"  {len(report.gaps)} gap(s); widest from {_fmt_ms(widest[0])} to {_fmt_ms(widest[1])} UTC"
+            f"  {len(report.gaps)} gap(s); widest from {utc_text(widest[0])} to {utc_text(widest[1])} UTC"
         )
 
 
@@ -259,20 +271,20 @@ def import_candles_command(
 @click.option("--source", help="Only this source.")
 def runs_command(limit: int, source: str | None) -> None:
     """Print the recent collection runs, newest first."""
-    runs = storage.recent_runs(db.session, limit=limit, source=source)
-    if not runs:
+    recent = runs.recent_runs(db.session, limit=limit, source=source)
+    if not recent:
         click.echo("no runs yet: run 'flask collect'")
         return
     row = "{:<12} {:<19}  {:<8} {:>6} {:>5} {:>4} {:>5}  {}"
     click.echo(
         row.format("source", "started (UTC)", "status", "stored", "dups", "rej", "retry", "error / flag")
     )
-    for run in runs:
+    for run in recent:
         note = "; ".join(filter(None, [run.error, run.flag and f"FLAGGED {run.flag}"]))
         click.echo(
             row.format(
                 run.source,
-                _fmt_ms(run.started),
+                utc_text(run.started),
                 run.status,
                 run.stored,
                 run.duplicates,
@@ -281,108 +293,6 @@ def runs_command(limit: int, source: str | None) -> None:
                 note,
             ).rstrip()
         )
-
-
-def _listing_line(report: ListingReport) -> str:
-    """One line per exchange: where its listing came from, or why it could not be loaded."""
-    if report.status == "refreshed":
-        return f"{report.exchange:<12} {report.pairs} pairs, loaded now ({report.seconds:.2f} s)"
-    stored = f"stored listing of {_fmt_ms(report.refreshed)} UTC"
-    if report.status == "stored":
-        return f"{report.exchange:<12} {report.pairs} pairs, {stored}"
-    kept = f"; using its {stored} ({report.pairs} pairs)" if report.refreshed is not None else "; left out"
-    return f"{report.exchange:<12} ERROR {report.error}{kept}"
-
-
-def _num(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def _similar_lines(result: dict, lookback: str) -> list[str]:
-    """The table of one exchange: its most similar exchanges, shared markets' volume, outliers."""
-    name = result["exchange"]
-    lines = [f"{name}: {result['pairs']} pairs listed"]
-    if result["similar"]:
-        lines.append(f"  {'most similar':<14} {'shared':>7} {'jaccard':>8} {'pairs':>7}")
-        lines += [
-            f"  {row['exchange']:<14} {row['shared']:>7} {row['jaccard']:>8.3f} {row['pairs']:>7}"
-            for row in result["similar"]
-        ]
-    else:
-        lines.append("  no other exchange lists any of its pairs")
-    volumes = similar.shared_volumes(result)
-    lines.append(f"  base volume of shared markets over {lookback} (24 h rolling, last value per hour)")
-    if volumes:
-        lines.append(
-            f"  {'pair':<12} {'exchange':<12} {'hours':>5} {'first':>16} {'last':>16} {'change':>9} "
-            f"{'slope/day':>14}"
-        )
-        for v in volumes:
-            pair, exchange = v["pair"], v["exchange"]
-            change = _num(v["base_pct_change"], "+.2f") + ("%" if v["base_pct_change"] is not None else "")
-            lines.append(
-                f"  {pair:<12} {exchange:<12} {v['hours']:>5} {_num(v['base_first'], ',.4f'):>16} "
-                f"{_num(v['base_last'], ',.4f'):>16} {change:>9} {_num(v['base_slope_per_day'], ',.4f'):>14}"
-            )
-    else:
-        lines.append(f"  no ticks of shared markets in the last {lookback}: run flask collect")
-    flagged = [o for o in result["outliers"] if o["flagged"]]
-    lines.append(f"  outliers: latest price more than {result['outlier_pct']:g}% from the pair's median")
-    for o in flagged:
-        note = "  (2 exchanges: either may be the other coin)" if o["ambiguous"] else ""
-        lines.append(
-            f"  {o['pair']:<12} {o['exchange']:<12} {o['price']:>16,.6g} median {o['median']:>14,.6g} "
-            f"{o['deviation_pct']:>+9.2f}%{note}"
-        )
-    if not flagged:
-        lines.append(f"  none among its {len(result['outliers'])} markets also quoted on other exchanges")
-    return lines
-
-
-@bp.cli.command("similar")
-@click.option("--exchange", "exchanges", multiple=True, help="Only this exchange's table (repeatable).")
-@click.option(
-    "--top", type=click.IntRange(min=1), help="Similar exchanges shown per exchange [default: SIMILAR_TOP]."
-)
-@click.option("--lookback", help="Volume window: 24h, 7d, 2w, 90m [default: SIMILAR_LOOKBACK].")
-@click.option("--refresh", is_flag=True, help="Load every exchange's markets from the exchange now.")
-def similar_command(exchanges: tuple[str, ...], top: int | None, lookback: str | None, refresh: bool) -> None:
-    """Exchanges that list the same pairs: overlap, shared markets' volume trend, outlier prices."""
-    app = current_app._get_current_object()
-    config = app.config
-    lookback = lookback or config["SIMILAR_LOOKBACK"]
-    try:
-        validate(config)
-        window = similar.lookback_window(lookback)
-        built = build_sources(config, Path(app.instance_path) / "markets")
-    except (ConfigError, ValueError) as error:
-        raise click.UsageError(str(error)) from None
-    sources = {name: source for name, (source, _) in built.items() if isinstance(source, CcxtSource)}
-    unknown = [e for e in exchanges if e not in sources]
-    if unknown:
-        raise click.UsageError(
-            f"{unknown[0]!r} is not a configured exchange; configured: {', '.join(sources)}"
-        )
-    reports = refresh_listings(db.session, sources, max_age=float(config["MARKETS_CACHE_TTL"]), force=refresh)
-    click.echo("listings")
-    for report in reports:
-        click.echo(f"  {_listing_line(report)}")
-    for name in exchanges or sources:
-        click.echo()
-        try:
-            result = similar.similar_exchanges(
-                db.session,
-                name,
-                window=window,
-                top=top or int(config["SIMILAR_TOP"]),
-                outlier_pct=float(config["SIMILAR_OUTLIER_PCT"]),
-                exchanges=list(sources),
-            )
-        except similar.NotFound:
-            click.echo(f"{name}: no listing stored; its markets could not be loaded (see above)")
-            continue
-        for line in _similar_lines(result, lookback):
-            click.echo(line)
 
 
 @bp.cli.command("report")
@@ -396,7 +306,7 @@ def similar_command(exchanges: tuple[str, ...], top: int | None, lookback: str |
 )
 def report_command(source: str | None, limit: int) -> None:
     """Print the validation report: kept rejections by source and reason, then the newest ones."""
-    groups = storage.rejection_summary(db.session, source)
+    groups = runs.rejection_summary(db.session, source)
     if not groups:
         of = f" from {source}" if source else ""
         click.echo(f"no rejections kept{of}: everything collected, backfilled or imported passed validation")
@@ -415,13 +325,13 @@ def report_command(source: str | None, limit: int) -> None:
         for g in rows:
             click.echo(
                 row.format(
-                    g["count"], _fmt_ms(g["last_ts"]), g["endpoint"], g["example_pair"] or "-", g["reason"]
+                    g["count"], utc_text(g["last_ts"]), g["endpoint"], g["example_pair"] or "-", g["reason"]
                 )
             )
-    newest = storage.read_rejections(db.session, source, limit) if limit else []
+    newest = runs.read_rejections(db.session, source, limit) if limit else []
     if newest:
         click.echo(f"\nnewest {len(newest)}")
         row = "  {:<19}  {:<12} {:<14} {:<12} {}"
         click.echo(row.format("when (UTC)", "source", "endpoint", "pair", "reason"))
         for r in newest:
-            click.echo(row.format(_fmt_ms(r.ts), r.source, r.endpoint, r.pair or "-", r.reason))
+            click.echo(row.format(utc_text(r.ts), r.source, r.endpoint, r.pair or "-", r.reason))

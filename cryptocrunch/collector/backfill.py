@@ -10,19 +10,18 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from .. import storage
+from ..clock import DURATION_UNITS, now_ms
 from ..models import Run
-from ..sources import CcxtSource, SourceFailure
-from ..sources.base import now_ms
-
-_UNITS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
+from ..sources.base import SourceFailure
+from ..sources.exchange import CcxtSource
+from ..storage import candles, runs
 
 
 def parse_since(text: str, now: int) -> int:
     """``30d`` / ``12h`` / ``90m`` / ``2w`` ago, or a UTC date or ISO time, as epoch ms."""
     match = re.fullmatch(r"(\d+)([mhdw])", text.strip())
     if match:
-        return now - int(match[1]) * _UNITS[match[2]]
+        return now - int(match[1]) * DURATION_UNITS[match[2]]
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -71,23 +70,23 @@ def backfill_market(
     report = BackfillReport(source.name, pair)
     step = source.timeframe_ms(timeframe)
     start, end = start // step * step, end // step * step
-    last = storage.last_candle_ts(session, source.name, pair, timeframe)
+    last = candles.last_candle_ts(session, source.name, pair, timeframe)
     cursor = start
     if last is not None and last + step > start:
         cursor = report.resumed_from = last + step
     session.rollback()  # no read transaction held open across the network
     started, started_ms = time.monotonic(), now_ms()
     try:
-        for candles, rejections, retries in source.candle_pages(pair, timeframe, cursor, end):
-            result = storage.store_candles(session, candles)
-            storage.store_rejections(session, rejections, now_ms(), keep_rejections)
+        for page, rejections, retries in source.candle_pages(pair, timeframe, cursor, end):
+            result = candles.store_candles(session, page)
+            runs.store_rejections(session, rejections, now_ms(), keep_rejections)
             session.commit()
             report.stored += result.stored
             report.duplicates += result.duplicates
             report.rejected += len(rejections)
             report.retries += retries
-            if candles:
-                on_page(max(c.ts for c in candles) + step - cursor, result.stored)
+            if page:
+                on_page(max(c.ts for c in page) + step - cursor, result.stored)
     except SourceFailure as failure:
         report.error = str(failure)
         report.retries += failure.retries
@@ -95,7 +94,7 @@ def backfill_market(
         payload = failure.rejection(source.name, pair)
         if payload:
             report.rejected += 1
-            storage.store_rejections(session, [payload], now_ms(), keep_rejections)
+            runs.store_rejections(session, [payload], now_ms(), keep_rejections)
         if report.cooldown_until:
             run = Run(
                 source=source.name,
@@ -109,7 +108,7 @@ def backfill_market(
                 error=f"backfill {pair}: {failure}",
                 cooldown_until=report.cooldown_until,
             )
-            storage.add_runs(session, [run])
+            runs.add_runs(session, [run])
         session.commit()
     report.seconds = time.monotonic() - started
     return report

@@ -12,10 +12,14 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
-from .. import storage
+from .. import clock
+from ..clock import now_ms
 from ..models import Run
-from ..sources import CcxtSource, CoinGeckoSource, FetchResult, Rejection, RetryPolicy, Source, SourceFailure
-from ..sources.base import BookTop, Tick, now_ms
+from ..sources.base import BookTop, FetchResult, Rejection, Source, SourceFailure, Tick
+from ..sources.coingecko import CoinGeckoSource
+from ..sources.exchange import CcxtSource
+from ..sources.retry import RetryPolicy
+from ..storage import books, caps, runs, ticks
 
 log = logging.getLogger(__name__)
 
@@ -73,17 +77,17 @@ def snapshot_caps(session: Session, source: CoinGeckoSource, top: int, keep_reje
     a malformed answer) are kept for the validation report, at most ``keep_rejections`` per source."""
     started = time.monotonic()
     try:
-        caps, rejections = source.fetch_caps(top)
+        snapshots, rejections = source.fetch_caps(top)
     except SourceFailure as failure:
         rejected = failure.rejection(source.name)
         if rejected:
-            storage.store_rejections(session, [rejected], now_ms(), keep_rejections)
+            runs.store_rejections(session, [rejected], now_ms(), keep_rejections)
             session.commit()
         return f"{'caps':<12} ERROR {failure}"
     for rejection in rejections:
         log.warning("rejected %s %s: %s", rejection.exchange, rejection.pair, rejection.reason)
-    result = storage.store_caps(session, caps)
-    storage.store_rejections(session, rejections, now_ms(), keep_rejections)
+    result = caps.store_caps(session, snapshots)
+    runs.store_rejections(session, rejections, now_ms(), keep_rejections)
     session.commit()
     return (
         f"{'caps':<12} stored {result.stored}  duplicates {result.duplicates}  rejected {len(rejections)}  "
@@ -163,7 +167,7 @@ def collect_once(
     """
     started = now_ms()
     wanted = [normalize_pair(p) for p in pairs]
-    cooling = storage.active_cooldowns(session, started)
+    cooling = runs.active_cooldowns(session, started)
     session.rollback()  # don't hold a read transaction open while the network is slow
     reports: dict[str, SourceReport] = {}
     jobs: dict[str, tuple[Source, list[str]]] = {}
@@ -185,7 +189,7 @@ def collect_once(
             }
             results = {name: future.result() for name, future in futures.items()}
 
-    ticks: list[Tick] = []
+    fetched: list[Tick] = []
     book_tops: list[BookTop] = []
     for name, (result, seconds) in results.items():
         report = SourceReport(name, seconds=seconds)
@@ -200,18 +204,18 @@ def collect_once(
             report.rejected = len(result.rejections)
             report.rejections = result.rejections
             report.books = len(result.books)
-            ticks += result.ticks
+            fetched += result.ticks
             book_tops += result.books
             for rejection in result.rejections:
                 log.warning("rejected %s %s: %s", rejection.exchange, rejection.pair, rejection.reason)
         reports[name] = report
 
-    per_source = _store(session, ticks, book_tops)
+    per_source = _store(session, fetched, book_tops)
     finished = now_ms()
     for report in reports.values():
         report.stored, report.duplicates = per_source.get(report.source, (0, 0))
     _keep_rejections(session, list(reports.values()), finished, keep_rejections, rejections_alert)
-    storage.add_runs(
+    runs.add_runs(
         session,
         [
             Run(
@@ -239,25 +243,25 @@ def _keep_rejections(
 ) -> None:
     """Store the cycle's rejections and flag the reports of sources now past ``alert`` in an hour."""
     rejections = [r for report in reports for r in report.rejections]
-    storage.store_rejections(session, rejections, now, keep)
+    runs.store_rejections(session, rejections, now, keep)
     if alert is None or not rejections:
         return
     rejecting = {report.source: report for report in reports if report.rejections}
-    for source, count in storage.rejection_counts(session, rejecting, now - storage.HOUR).items():
+    for source, count in runs.rejection_counts(session, rejecting, now - clock.HOUR).items():
         if count > alert:
             rejecting[source].flag = f"{count} rejections in the last hour (REJECTIONS_ALERT {alert})"
             log.warning("%s: %s", source, rejecting[source].flag)
 
 
-def _store(session: Session, ticks: list[Tick], book_tops: list[BookTop]) -> dict[str, tuple[int, int]]:
+def _store(session: Session, fetched: list[Tick], book_tops: list[BookTop]) -> dict[str, tuple[int, int]]:
     """Bulk-insert the cycle's ticks (one statement per source, for exact per-source counts) and
     book tops; return per source (stored, duplicates) of ticks."""
     by_source: dict[str, list[Tick]] = {}
-    for tick in ticks:
+    for tick in fetched:
         by_source.setdefault(tick.exchange, []).append(tick)
     counts = {}
     for name, source_ticks in by_source.items():
-        result = storage.store_ticks(session, source_ticks)
+        result = ticks.store_ticks(session, source_ticks)
         counts[name] = (result.stored, result.duplicates)
-    storage.store_book_tops(session, book_tops)
+    books.store_book_tops(session, book_tops)
     return counts

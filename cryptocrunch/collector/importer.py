@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy.orm import Session
 
-from .. import storage
-from ..sources.base import TIMEFRAMES, Candle, Rejection, now_ms
+from ..clock import TIMEFRAMES, now_ms
+from ..sources.base import Candle, Rejection
 from ..sources.csvfiles import Clean, CsvFormatError, Row, parse, parse_clean
+from ..storage import candles, runs
 
 
 @dataclass(slots=True)
@@ -82,7 +83,7 @@ def _import_clean(
         return None
     wide = np.flatnonzero(np.diff(ts) > step)
     report.gaps = list(zip(ts[wide].tolist(), ts[wide + 1].tolist(), strict=True))
-    result = storage.store_candle_arrays(session, exchange, pair, report.timeframe, ts, ohlcv)
+    result = candles.store_candle_arrays(session, exchange, pair, report.timeframe, ts, ohlcv)
     session.commit()
     report.stored, report.already_stored = result.stored, result.duplicates
     return report
@@ -149,18 +150,18 @@ def import_candles(
     if report.problems and not skip_bad:
         # all or nothing applies to the candles; what was wrong with them is kept regardless
         session.rollback()
-        storage.store_rejections(session, rejections, now_ms(), keep_rejections)
+        runs.store_rejections(session, rejections, now_ms(), keep_rejections)
         session.commit()
         raise ImportFailed(report)
     report.gaps = [(a.ts, b.ts) for a, b in itertools.pairwise(kept) if b.ts - a.ts > step]
-    result = storage.store_candles(
+    result = candles.store_candles(
         session,
         [
             Candle(exchange, pair, report.timeframe, r.ts, r.open, r.high, r.low, r.close, r.volume)
             for r in kept
         ],
     )
-    storage.store_rejections(session, rejections, now_ms(), keep_rejections)
+    runs.store_rejections(session, rejections, now_ms(), keep_rejections)
     session.commit()
     report.stored, report.already_stored = result.stored, result.duplicates
     return report

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from .. import storage
-from ..sources import CcxtSource, SourceFailure
-from ..sources.base import now_ms
+from ..clock import now_ms
+from ..sources.base import SourceFailure
+from ..sources.exchange import CcxtSource
+from ..storage import listings
 from .cycle import guarded
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def refresh_listings(
     are committed in one transaction.
     """
     now = now_ms()
-    stored = storage.read_listings(session, sources)
+    stored = listings.read_listings(session, sources)
     session.rollback()  # no read transaction open while the network is slow
     due = {
         name: source
@@ -87,7 +88,7 @@ def refresh_listings(
                 )
             )
             continue
-        count = storage.store_listing(session, name, result, refreshed)
+        count = listings.store_listing(session, name, result, refreshed)
         reports.append(ListingReport(name, "refreshed", count, refreshed, seconds=seconds))
     session.commit()
     return reports

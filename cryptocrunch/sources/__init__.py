@@ -1,18 +1,5 @@
-"""The only place that knows exchange wire formats: payloads in, validated frozen types out."""
+"""The only place that knows exchange wire formats: payloads in, validated frozen types out.
 
-from .base import BookTop, FetchResult, Rejection, Source, SourceFailure, Tick
-from .coingecko import CoinGeckoSource
-from .exchange import CcxtSource
-from .retry import RetryPolicy
-
-__all__ = [
-    "BookTop",
-    "CcxtSource",
-    "CoinGeckoSource",
-    "FetchResult",
-    "Rejection",
-    "RetryPolicy",
-    "Source",
-    "SourceFailure",
-    "Tick",
-]
+Import the module you need (``sources.base`` for the types, ``sources.exchange`` for ccxt,
+``sources.coingecko``): importing this package loads neither ccxt nor requests.
+"""

@@ -11,7 +11,8 @@ from typing import Any
 
 import requests
 
-from .base import CapSnapshot, FetchResult, Invalid, Rejection, make_tick, now_ms, optional_volume, positive
+from ..clock import now_ms
+from .base import CapSnapshot, FetchResult, Invalid, Rejection, make_tick, optional_volume, positive
 from .retry import Attempts, RetryPolicy, call_with_retry, describe_failure, parse_retry_after
 
 log = logging.getLogger(__name__)

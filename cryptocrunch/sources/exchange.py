@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import ccxt
 
+from ..clock import now_ms
 from .base import (
     Candle,
     FetchResult,
@@ -22,7 +23,6 @@ from .base import (
     make_book_top,
     make_candle,
     make_tick,
-    now_ms,
     positive,
 )
 from .retry import (

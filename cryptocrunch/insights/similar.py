@@ -1,132 +1,39 @@
-"""Similar exchanges: how much exchanges' listings overlap, how the volume of the markets two of them
-share moves, and shared symbols that are probably not the same asset.
-
-``overlap``, ``most_similar`` and ``trend`` are pure; the others read through ``storage`` (listings
-stored by ``flask similar``, ticks stored by ``flask collect``) and never call an exchange. Every
-result is plain JSON-ready data. Bad input raises ``BadRequest``, an exchange without a stored
-listing ``NotFound`` (both from ``insights``).
-"""
+"""Similar exchanges, from what is stored: listings (``flask similar``) compared by
+``analysis.similar``, the volume trend of the markets two exchanges share (their ticks' 24 h
+volumes, sampled hourly), and shared symbols that are probably not the same asset. Never calls an
+exchange. Every result is plain JSON-ready data; an exchange without a stored listing raises
+``NotFound``."""
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from collections.abc import Set as AbstractSet
-from typing import Any, TypedDict
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import stats, storage
-from .config import parse_duration
-from .insights import BadRequest, NotFound, Window, minute_now
-from .models import Exchange, Market
+from ..analysis.similar import most_similar, overlap, trend
+from ..clock import HOUR
+from ..errors import BadRequest, NotFound
+from ..storage import listings, markets, ticks
+from .params import Window, lookback_window
 
 #: Ticks of CoinGecko's aggregate are stored as this exchange; it lists no markets of its own.
 AGGREGATE = "coingecko"
+
 #: Markets whose latest tick is older than this (ms) behind the newest one of their pair are not
 #: compared: a price from yesterday would "deviate" by a day's move.
-OUTLIER_MAX_AGE = storage.HOUR
+OUTLIER_MAX_AGE = HOUR
 
 
-class OverlapRow(TypedDict):
-    """How much the listings of exchanges ``a`` and ``b`` (``a`` < ``b``) overlap."""
-
-    a: str
-    b: str
-    shared: int
-    jaccard: float
-
-
-class SimilarRow(TypedDict):
-    """One exchange similar to another: the pairs both list and their Jaccard index."""
-
-    exchange: str
-    shared: int
-    jaccard: float
-
-
-# -- pure ---------------------------------------------------------------------
-
-
-def overlap(pair_sets: Mapping[str, AbstractSet[str]]) -> list[OverlapRow]:
-    """Every two exchanges' shared pair count and Jaccard index |A ∩ B| / |A ∪ B|, by name.
-
-    Two empty listings have a Jaccard index of 0.
-    """
-    rows: list[OverlapRow] = []
-    for a, b in itertools.combinations(sorted(pair_sets), 2):
-        shared = len(pair_sets[a] & pair_sets[b])
-        union = len(pair_sets[a] | pair_sets[b])
-        rows.append({"a": a, "b": b, "shared": shared, "jaccard": shared / union if union else 0.0})
-    return rows
-
-
-def most_similar(rows: Iterable[OverlapRow], exchange: str, n: int) -> list[SimilarRow]:
-    """The ``n`` exchanges whose listings overlap ``exchange``'s most: highest Jaccard index first,
-    then most shared pairs, then by name. Exchanges that share no pair are not similar at all."""
-    if n < 1:
-        raise BadRequest(f"top must be at least 1, got {n}")
-    found: list[SimilarRow] = [
-        {"exchange": r["b"] if r["a"] == exchange else r["a"], "shared": r["shared"], "jaccard": r["jaccard"]}
-        for r in rows
-        if exchange in (r["a"], r["b"]) and r["shared"] > 0
-    ]
-    found.sort(key=lambda r: (-r["jaccard"], -r["shared"], r["exchange"]))
-    return found[:n]
-
-
-def trend(ts: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray) -> dict[str, float | None]:
-    """First and last of ``values`` sampled at ``ts`` (epoch ms, increasing), their % change
-    100·(last − first)/first (None when first is 0), and the least-squares slope of value against
-    time in units per day. Fewer than 2 points raises ValueError."""
-    v = np.asarray(values, dtype="float64")
-    line = stats.linear_trend(np.asarray(ts, dtype="float64") / storage.DAY, v)
-    first, last = float(v[0]), float(v[-1])
-    return {
-        "first": first,
-        "last": last,
-        "pct_change": 100 * (last - first) / first if first else None,
-        "slope_per_day": line.slope,
-    }
-
-
-# -- windows --------------------------------------------------------------------
-
-
-def lookback_window(lookback: str, now: int | None = None) -> Window:
-    """The window of the last ``lookback`` (``24h``, ``7d``, ``2w``, ``90m``), open at the end like
-    the named windows of ``insights``."""
-    try:
-        length = parse_duration(lookback)
-    except ValueError as error:
-        raise BadRequest(f"lookback: {error}") from None
-    now = minute_now() if now is None else now
-    return Window(now - length, 2**62, lookback)
-
-
-# -- reads ----------------------------------------------------------------------
-
-
-def _market_ids(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    wanted = set(keys)
-    rows = session.execute(
-        select(Exchange.name, Market.pair, Market.id)
-        .join(Market.exchange)
-        .where(Exchange.name.in_(sorted({e for e, _ in wanted})))
-    )
-    return {(name, pair): id_ for name, pair, id_ in rows if (name, pair) in wanted}
-
-
-def volume_history(session: Session, markets: Iterable[tuple[str, str]], window: Window) -> pd.DataFrame:
-    """Hourly volume samples of ``markets`` ((exchange, pair)) in ``window``: a frame (exchange,
+def volume_history(session: Session, keys: Iterable[tuple[str, str]], window: Window) -> pd.DataFrame:
+    """Hourly volume samples of the markets ``keys`` ((exchange, pair)) in ``window``: a frame (exchange,
     pair, ts, base_volume, quote_volume) by exchange, pair and ts. Each row is the last stored tick
     of one UTC hour that carries a volume; a volume the tick lacks is NaN."""
-    ids = _market_ids(session, markets)
-    samples = storage.read_hourly_volumes(session, sorted(ids.values()), window.start, window.end)
+    ids = markets.known_ids(session, keys)
+    samples = ticks.read_hourly_volumes(session, sorted(ids.values()), window.start, window.end)
     names = {id_: key for key, id_ in ids.items()}
     samples.insert(0, "exchange", [names[m][0] for m in samples["market_id"]])
     samples.insert(1, "pair", [names[m][1] for m in samples["market_id"]])
@@ -187,12 +94,7 @@ def volume_trend(
     the hourly samples to each row.
     """
     if pairs is None:
-        stored = session.execute(
-            select(Exchange.name, Market.pair).join(Market.exchange).where(Exchange.name.in_([a, b]))
-        ).all()
-        by_exchange: dict[str, set[str]] = {a: set(), b: set()}
-        for name, pair in stored:
-            by_exchange[name].add(pair)
+        by_exchange = markets.pairs_by_exchange(session, [a, b])
         pairs = by_exchange[a] & by_exchange[b]
     wanted = sorted(set(pairs))
     samples = volume_history(session, [(e, p) for p in wanted for e in sorted({a, b})], window)
@@ -220,13 +122,13 @@ def outliers(
     if not (isinstance(pct, int | float) and 0 < pct < math.inf):
         raise BadRequest(f"pct must be a positive number, got {pct!r}")
     by_pair: dict[str, list[tuple[str, float, int]]] = {}
-    for name, pair, tick in storage.latest_ticks(session):
+    for name, pair, tick in ticks.latest_ticks(session):
         if name != AGGREGATE:
             by_pair.setdefault(pair, []).append((name, tick.last, tick.ts))
     rows = []
-    for pair, markets in by_pair.items():
-        newest = max(ts for _, _, ts in markets)
-        fresh = [m for m in markets if m[2] >= newest - max_age_ms]
+    for pair, quoted in by_pair.items():
+        newest = max(ts for _, _, ts in quoted)
+        fresh = [m for m in quoted if m[2] >= newest - max_age_ms]
         if len(fresh) < 2:
             continue
         median = float(np.median([price for _, price, _ in fresh]))
@@ -266,19 +168,19 @@ def similar_exchanges(
     each with the volume trend of the markets both list (``volume_trend`` over ``window``), and
     the outlier check of its own markets (``outliers``). ``missing`` names the exchanges of
     ``exchanges`` without a stored listing (their markets could not be loaded yet)."""
-    listings = storage.read_listings(session, exchanges)
-    if exchange not in listings:
+    stored = listings.read_listings(session, exchanges)
+    if exchange not in stored:
         configured = exchanges is None or exchange in exchanges
         raise NotFound(
             f"no listing of {exchange} stored: run flask similar"
             if configured
             else f"{exchange} is not a configured exchange; configured: {', '.join(exchanges or ())}"
         )
-    own = listings[exchange]
-    rows = overlap({name: listing.pairs for name, listing in listings.items()})
+    own = stored[exchange]
+    rows = overlap({name: listing.pairs for name, listing in stored.items()})
     similar = []
     for row in most_similar(rows, exchange, top):
-        other = listings[row["exchange"]]
+        other = stored[row["exchange"]]
         volume = volume_trend(session, exchange, row["exchange"], window, own.pairs & other.pairs, history)
         similar.append({**row, "pairs": len(other.pairs), "refreshed": other.refreshed, "volume": volume})
     return {
@@ -289,7 +191,7 @@ def similar_exchanges(
         "similar": similar,
         "outlier_pct": outlier_pct,
         "outliers": outliers(session, outlier_pct, exchange),
-        "missing": [name for name in exchanges or () if name not in listings],
+        "missing": [name for name in exchanges or () if name not in stored],
     }
 
 

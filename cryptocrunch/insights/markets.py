@@ -1,0 +1,223 @@
+"""One market's prices, statistics and gaps, one pair across exchanges, and markets ranked by a
+statistic: read through ``storage.ticks`` (rollups and raw edges), computed by ``analysis.stats``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from ..analysis import stats
+from ..clock import HOUR
+from ..errors import BadRequest, NotFound
+from ..storage import markets, ticks
+from .params import DEFAULT_POINTS, METRICS, Window, check_points, minute_now, split_pair
+
+
+def find_market(session: Session, exchange: str, pair: str) -> int:
+    """The market id of ``pair`` on ``exchange``, or NotFound."""
+    unified = split_pair(pair)
+    found = markets.market_id(session, exchange, unified)
+    if found is None:
+        raise NotFound(f"no market {unified} on {exchange}: nothing collected yet")
+    return found
+
+
+def stats_dict(value: stats.Stats) -> dict[str, Any]:
+    """Stats as plain JSON-ready data."""
+    return asdict(value)
+
+
+def market_stats(session: Session, exchange: str, pair: str, window: Window) -> stats.Stats:
+    """Statistics of one market over ``window``."""
+    market_id = find_market(session, exchange, pair)
+    summaries = ticks.window_summaries(session, [market_id], window.start, window.end)
+    if summaries.empty:
+        raise ValueError(f"0 ticks in the window; statistics need at least {stats.MIN_POINTS}")
+    return stats.finish(summaries.iloc[0])
+
+
+def rankings(
+    session: Session,
+    metric: str,
+    window: Window,
+    exchange: str | None = None,
+    quote: str | None = None,
+    limit: int = 20,
+    order: str = "desc",
+) -> list[dict[str, Any]]:
+    """Markets ranked by ``metric`` over ``window``: rank 1 is the highest value (the largest
+    |move| for largest_pct_move); ``order="asc"`` lists from the bottom (losers for pct_change)."""
+    if metric not in METRICS:
+        raise BadRequest(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
+    if order not in ("desc", "asc"):
+        raise BadRequest(f"order must be desc or asc, got {order!r}")
+    ranked = markets.stored_markets(session, exchange, quote)
+    summaries = ticks.window_summaries(session, ranked["market_id"].tolist(), window.start, window.end)
+    rows = []
+    for summary in summaries.to_dict("records"):
+        try:
+            result = stats.finish(summary)
+        except ValueError:
+            continue  # too few ticks in the window to rank
+        value = result.largest_pct_move.value if metric == "largest_pct_move" else getattr(result, metric)
+        rows.append(
+            {
+                "market_id": int(summary["market_id"]),
+                "value": value,
+                "n": result.n,
+                "first_ts": result.first_ts,
+                "last_ts": result.last_ts,
+            }
+        )
+    key = (lambda r: abs(r["value"])) if metric == "largest_pct_move" else (lambda r: r["value"])
+    rows.sort(key=key, reverse=True)
+    names = dict(zip(ranked["market_id"], zip(ranked["exchange"], ranked["pair"], strict=True), strict=True))
+    for rank, row in enumerate(rows, start=1):
+        row["rank"] = rank
+        row["exchange"], row["pair"] = names[row.pop("market_id")]
+    if order == "asc":
+        rows.reverse()
+    return rows[:limit]
+
+
+def pair_across_exchanges(session: Session, pair: str, window: Window) -> dict[str, Any]:
+    """Latest price per exchange, the spread between the highest and lowest, and each exchange's
+    pct_change and statistics over ``window`` (or why there are none)."""
+    unified = split_pair(pair)
+    listed = markets.markets_of_pair(session, unified)
+    if not listed:
+        raise NotFound(f"no exchange has {unified} yet")
+    ids = [m for m, _ in listed]
+    latest = {tick.market_id: tick for _, _, tick in ticks.latest_ticks(session, ids)}
+    summaries = {
+        int(row["market_id"]): row
+        for row in ticks.window_summaries(session, ids, window.start, window.end).to_dict("records")
+    }
+    exchanges = []
+    for market_id, name in listed:
+        tick = latest.get(market_id)
+        summary = summaries.get(market_id)
+        change = stats_of = error = None
+        if summary is not None and summary["n"] >= 2:
+            change = 100 * (summary["last"] - summary["first"]) / summary["first"]
+        try:
+            if summary is None:
+                raise ValueError(f"0 ticks in the window; statistics need at least {stats.MIN_POINTS}")
+            stats_of = stats_dict(stats.finish(summary))
+        except ValueError as reason:
+            error = str(reason)
+        exchanges.append(
+            {
+                "exchange": name,
+                "last": tick.last if tick else None,
+                "ts": tick.ts if tick else None,
+                "pct_change": change,
+                "stats": stats_of,
+                "stats_error": error,
+            }
+        )
+    prices = [e["last"] for e in exchanges if e["last"] is not None]
+    high, low = max(prices), min(prices)
+    return {
+        "pair": unified,
+        "window": window.name,
+        "exchanges": exchanges,
+        "spread": {"high": high, "low": low, "absolute": high - low, "pct": 100 * (high - low) / low},
+    }
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _buckets(points: pd.DataFrame, base: int, width: int) -> list[dict[str, Any]]:
+    """Group rows (ts, last, min, max; sorted by ts) into time buckets of ``width`` ms."""
+    grouped = points.groupby((points["ts"] - base) // width, sort=True)
+    out = pd.DataFrame(
+        {
+            "ts": grouped["ts"].last(),
+            "last": grouped["last"].last(),
+            "min": grouped["min"].min(),
+            "max": grouped["max"].max(),
+        }
+    )
+    return [{"ts": int(r.ts), "last": r.last, "min": r.min, "max": r.max} for r in out.itertuples()]
+
+
+def series(
+    session: Session, exchange: str, pair: str, window: Window, points: int = DEFAULT_POINTS
+) -> list[dict[str, Any]]:
+    """Prices of one market: raw when they fit in ``points``, else one row per time bucket with
+    its min, max and last, so spikes survive downsampling. Long ranges read hour rollups."""
+    check_points(points)
+    market_id = find_market(session, exchange, pair)
+    summary = ticks.window_summaries(session, [market_id], window.start, window.end)
+    if summary.empty:
+        return []
+    first, last = int(summary["first_ts"].iloc[0]), int(summary["last_ts"].iloc[0])
+    if int(summary["n"].iloc[0]) <= points:
+        raw = ticks.read_prices(session, {market_id: (first, last + 1)})
+        return [
+            {"ts": int(t), "last": p, "min": p, "max": p}
+            for t, p in zip(raw["ts"], raw["price"], strict=True)
+        ]
+    width = _ceil_div(last + 1 - first, points)
+    if width < HOUR:  # a short range: bucket the raw ticks
+        raw = ticks.read_prices(session, {market_id: (first, last + 1)})
+        frame = pd.DataFrame(
+            {"ts": raw["ts"], "last": raw["price"], "min": raw["price"], "max": raw["price"]}
+        )
+        return _buckets(frame, first, width)
+    # Whole hours from the rollups, raw ticks only in the partial hours at both ends.
+    base = first // HOUR * HOUR
+    width = _ceil_div(_ceil_div(last + 1 - base, points), HOUR) * HOUR
+    hour_lo, hour_hi = (
+        _ceil_div(first, HOUR) * HOUR,
+        (last + 1) // HOUR * HOUR,
+    )
+    hours = ticks.read_rollups(
+        session, HOUR, {market_id: (hour_lo, hour_hi)}, ("last_ts", "last", "min", "max")
+    ).rename(columns={"last_ts": "ts"})
+    edges = (
+        ticks.read_prices(session, {market_id: (first, hour_lo)}),
+        ticks.read_prices(session, {market_id: (hour_hi, last + 1)}),
+    )
+    before, after = (
+        pd.DataFrame({"ts": e["ts"], "last": e["price"], "min": e["price"], "max": e["price"]}) for e in edges
+    )
+    frame = pd.concat([before, hours, after], ignore_index=True).astype({"ts": "int64"})
+    return _buckets(frame, base, width)
+
+
+def gaps(
+    session: Session, exchange: str, pair: str, window: Window, interval: float, k: float = 3
+) -> dict[str, Any]:
+    """Intervals longer than ``k`` x the collection interval with no tick, and coverage % of the window."""
+    if k <= 0:
+        raise BadRequest(f"k must be positive, got {k}")
+    market_id = find_market(session, exchange, pair)
+    end = min(window.end, minute_now())
+    stamps = ticks.read_prices(session, {market_id: (window.start, window.end)})["ts"].to_numpy()
+    start = window.start if window.start > 0 else (int(stamps[0]) if len(stamps) else end)
+    limit = k * interval * 1000
+    edges = np.concatenate([[start], stamps, [max(end, int(stamps[-1]) if len(stamps) else end)]])
+    lengths = np.diff(edges)
+    found = [
+        {"from": int(edges[i]), "to": int(edges[i + 1]), "seconds": float(lengths[i]) / 1000}
+        for i in np.flatnonzero(lengths > limit)
+    ]
+    span = max(edges[-1] - start, 1)
+    missing = sum(g["to"] - g["from"] for g in found)
+    return {
+        "exchange": exchange,
+        "pair": split_pair(pair),
+        "window": window.name,
+        "threshold_seconds": limit / 1000,
+        "gaps": found,
+        "coverage_pct": 100 * (1 - missing / span),
+        "n": len(stamps),
+    }

@@ -1,0 +1,101 @@
+"""What a request can ask for, parsed and checked without the database: windows, ranking metrics,
+timeframes, pairs, and the limits on points. Errors are ``BadRequest`` naming the parameter."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..clock import DAY, HOUR, TIMEFRAMES, now_ms, parse_duration
+from ..errors import BadRequest
+
+WINDOWS: dict[str, int | None] = {"1h": HOUR, "24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY, "all": None}
+METRICS = ("volatility", "pct_change", "largest_pct_move", "stdev")
+MAX_POINTS = 10_000
+DEFAULT_POINTS = 1_000
+MAX_RANGE_MS = 20 * 365 * DAY  # explicit ranges longer than 20 years are refused
+#: The end of a window that is open at the end (later than any tick).
+OPEN_END = 2**62
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Ticks with start <= ts < end (epoch ms)."""
+
+    start: int
+    end: int
+    name: str
+
+
+def minute_now() -> int:
+    """Now, floored to the minute: windows ending now move a minute at a time, so answers
+    (and cached responses) are the same all through a minute while the data is."""
+    return now_ms() // 60_000 * 60_000
+
+
+def _parse_time(name: str, value: str) -> int:
+    if re.fullmatch(r"-?\d+", value.strip()):
+        return int(value)
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise BadRequest(
+            f"{name} must be ISO 8601 (2024-01-01T00:00:00Z) or epoch ms, got {value!r}"
+        ) from None
+    if parsed.tzinfo is None:
+        raise BadRequest(f"{name} needs a time zone (e.g. a trailing Z for UTC), got {value!r}")
+    return int(parsed.timestamp() * 1000)
+
+
+def resolve_window(window: str | None, start: str | None, end: str | None, now: int | None = None) -> Window:
+    """A named window ending now (default 24h), or an explicit start/end."""
+    if start is None and end is None:
+        name = window or "24h"
+        if name not in WINDOWS:
+            raise BadRequest(f"window must be one of {', '.join(WINDOWS)}, got {name!r}")
+        length = WINDOWS[name]
+        now = minute_now() if now is None else now
+        # Relative windows are open at the end: a tick stamped slightly ahead of our clock still counts.
+        return Window(0 if length is None else now - length, OPEN_END, name)
+    if window is not None:
+        raise BadRequest("give either window or start/end, not both")
+    lo = _parse_time("start", start) if start is not None else 0
+    hi = _parse_time("end", end) + 1 if end is not None else OPEN_END
+    if lo >= hi:
+        raise BadRequest(f"start ({start}) must be before end ({end})")
+    if start is not None and end is not None and hi - lo > MAX_RANGE_MS:
+        raise BadRequest("start..end may span at most 20 years")
+    return Window(lo, hi, "custom")
+
+
+def lookback_window(lookback: str, now: int | None = None) -> Window:
+    """The window of the last ``lookback`` (``24h``, ``7d``, ``2w``, ``90m``), open at the end like
+    the named windows."""
+    try:
+        length = parse_duration(lookback)
+    except ValueError as error:
+        raise BadRequest(f"lookback: {error}") from None
+    now = minute_now() if now is None else now
+    return Window(now - length, OPEN_END, lookback)
+
+
+def split_pair(pair: str) -> str:
+    """``BTC-USD`` (URL form) or ``BTC/USD`` to the unified ``BTC/USD``."""
+    unified = pair.replace("-", "/").upper()
+    if unified.count("/") != 1 or not all(unified.split("/")):
+        raise BadRequest(f"pair must look like BTC-USD, got {pair!r}")
+    return unified
+
+
+def timeframe_ms(timeframe: str) -> int:
+    """The length of a candle timeframe; BadRequest naming the ones there are."""
+    if timeframe not in TIMEFRAMES:
+        raise BadRequest(f"timeframe must be one of {', '.join(TIMEFRAMES)}, got {timeframe!r}")
+    return TIMEFRAMES[timeframe]
+
+
+def check_points(points: int) -> None:
+    """BadRequest unless 2 <= ``points`` <= MAX_POINTS."""
+    if not 2 <= points <= MAX_POINTS:
+        raise BadRequest(f"points must be between 2 and {MAX_POINTS}, got {points}")

@@ -1,0 +1,240 @@
+"""Ticks and their rollups: bulk writes that keep the hour/day/week rollups up to date in the
+writer's transaction, and window reads that combine whole buckets with raw ticks at the edges."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from ..analysis import stats
+from ..clock import DAY, HOUR, WEEK
+from ..models import Exchange, Market, Rollup, Tick
+from .bulk import Stored, fetch_floats, in_ranges, insert_rows
+from .markets import market_ids
+from .runs import bump_version
+
+if TYPE_CHECKING:
+    from ..sources.base import Tick as TickValue
+
+#: Rollup bucket sizes, finest first: each is built from the one before it and divides the next.
+SPANS = (HOUR, DAY, WEEK)
+
+ROLLUP_COLUMNS = ("market_id", "span", "start", *stats.SUMMARY_COLUMNS)
+
+TICK_COLUMNS = ("market_id", "ts", "last", "bid", "ask", "base_volume", "quote_volume")
+
+
+def store_ticks(session: Session, ticks: Sequence[TickValue]) -> Stored:
+    """Insert ticks in one statement and bring the rollups of the buckets they touch up to date.
+
+    Ticks already stored for (market, ts) are skipped and counted as duplicates.
+    """
+    ids = market_ids(session, {(t.exchange, t.pair) for t in ticks})
+    rows = [
+        (ids[t.exchange, t.pair], t.ts, t.last, t.bid, t.ask, t.base_volume, t.quote_volume) for t in ticks
+    ]
+    result = insert_rows(session, Tick.__table__, TICK_COLUMNS, rows)
+    if result.stored:
+        spans: dict[int, tuple[int, int]] = {}
+        for market_id, ts, *_ in rows:
+            low, high = spans.get(market_id, (ts, ts))
+            spans[market_id] = (min(low, ts), max(high, ts))
+        refresh_rollups(session, spans)
+        bump_version(session)
+    return result
+
+
+def latest_ticks(session: Session, market_ids: Sequence[int] | None = None) -> list[tuple[str, str, Tick]]:
+    """(exchange, pair, newest tick) for every market that has one, or for ``market_ids``."""
+    newest = select(Tick.market_id, func.max(Tick.ts).label("ts")).group_by(Tick.market_id)
+    if market_ids is not None:
+        newest = newest.where(Tick.market_id.in_(market_ids))
+    newest = newest.subquery()
+    query = (
+        select(Exchange.name, Market.pair, Tick)
+        .join(Market.exchange)
+        .join(newest, newest.c.market_id == Market.id)
+        .join(Tick, (Tick.market_id == newest.c.market_id) & (Tick.ts == newest.c.ts))
+        .order_by(Market.pair, Exchange.name)
+    )
+    return [tuple(row) for row in session.execute(query)]
+
+
+def read_hourly_volumes(session: Session, market_ids: Sequence[int], low: int, high: int) -> pd.DataFrame:
+    """The last tick carrying a volume in each UTC hour, per market, with low <= ts < high: a frame
+    (market_id, ts, base_volume, quote_volume) sorted by market and ts; a missing volume is NaN."""
+    if not market_ids:
+        return pd.DataFrame(columns=["market_id", "ts", "base_volume", "quote_volume"])
+    newest = (
+        select(Tick.market_id, func.max(Tick.ts).label("ts"))
+        .where(
+            Tick.market_id.in_(list(market_ids)),
+            Tick.ts >= low,
+            Tick.ts < high,
+            or_(Tick.base_volume.is_not(None), Tick.quote_volume.is_not(None)),
+        )
+        .group_by(Tick.market_id, Tick.ts // HOUR)
+        .subquery()
+    )
+    query = (
+        select(Tick.market_id, Tick.ts, Tick.base_volume, Tick.quote_volume)
+        .join(newest, and_(Tick.market_id == newest.c.market_id, Tick.ts == newest.c.ts))
+        .order_by(Tick.market_id, Tick.ts)
+    )
+    data = fetch_floats(session, query, 4)
+    return pd.DataFrame(
+        {
+            "market_id": data[:, 0].astype("int64"),
+            "ts": data[:, 1].astype("int64"),
+            "base_volume": data[:, 2],
+            "quote_volume": data[:, 3],
+        }
+    )
+
+
+def _floor(ts: int, span: int) -> int:
+    return ts // span * span
+
+
+def read_prices(session: Session, ranges: dict[int, tuple[int, int]]) -> pd.DataFrame:
+    """Ticks as a frame (market_id, ts, price) for each market's [low, high), sorted by market and ts."""
+    data = np.zeros((0, 3))
+    if ranges:
+        query = (
+            select(Tick.market_id, Tick.ts, Tick.last)
+            .where(in_ranges(Tick.market_id, Tick.ts, ranges, 1))
+            .order_by(Tick.market_id, Tick.ts)
+        )
+        data = fetch_floats(session, query, 3)
+    return pd.DataFrame(
+        {"market_id": data[:, 0].astype("int64"), "ts": data[:, 1].astype("int64"), "price": data[:, 2]}
+    )
+
+
+def read_ticks(session: Session, ranges: dict[int, tuple[int, int]]) -> pd.DataFrame:
+    """Whole ticks (``TICK_COLUMNS``) for each market's [low, high), sorted by market and ts; a
+    missing bid, ask or volume is NaN."""
+    data = np.zeros((0, len(TICK_COLUMNS)))
+    if ranges:
+        columns = [getattr(Tick, c) for c in TICK_COLUMNS]
+        where = in_ranges(Tick.market_id, Tick.ts, ranges, 1)
+        query = select(*columns).where(where).order_by(Tick.market_id, Tick.ts)
+        data = fetch_floats(session, query, len(columns))
+    return pd.DataFrame(data, columns=list(TICK_COLUMNS)).astype({"market_id": "int64", "ts": "int64"})
+
+
+def read_rollups(
+    session: Session,
+    span: int,
+    ranges: dict[int, tuple[int, int]],
+    columns: Sequence[str] = ROLLUP_COLUMNS,
+) -> pd.DataFrame:
+    """Rollup rows of one span whose bucket lies within each market's [low, high), by market and start.
+
+    Values come back as float64, which holds every ms timestamp and count
+    exactly; None (a bucket without returns) becomes NaN.
+    """
+    query = (
+        select(*(getattr(Rollup, c) for c in columns))
+        .where(Rollup.span == span, in_ranges(Rollup.market_id, Rollup.start, ranges, span))
+        .order_by(Rollup.market_id, Rollup.start)
+    )
+    return pd.DataFrame(fetch_floats(session, query, len(columns)), columns=list(columns))
+
+
+_INTEGER = frozenset(
+    c.name for c in Rollup.__table__.columns if isinstance(c.type, sa.BigInteger | sa.Integer)
+)
+
+
+def _write_rollups(session: Session, span: int, summaries: pd.DataFrame) -> None:
+    frame = summaries.assign(span=span)[list(ROLLUP_COLUMNS)]
+    converters = [int if c in _INTEGER else float for c in ROLLUP_COLUMNS]
+    rows = [
+        tuple(None if v != v else convert(v) for convert, v in zip(converters, row, strict=True))
+        for row in frame.itertuples(index=False, name=None)
+    ]
+    insert_rows(session, Rollup.__table__, ROLLUP_COLUMNS, rows, replace=True)
+
+
+def refresh_rollups(session: Session, spans: dict[int, tuple[int, int]]) -> None:
+    """Recompute every rollup bucket that holds a tick in each market's [first, last] ts.
+
+    Buckets are rebuilt from what is stored (the finest from ticks, the next from
+    the finest), so duplicates and out-of-order writes cannot make them drift.
+    """
+    ranges = {m: (_floor(lo, HOUR), _floor(hi, HOUR) + HOUR) for m, (lo, hi) in spans.items()}
+    ticks = read_prices(session, ranges)
+    ticks["start"] = ticks["ts"] // HOUR * HOUR
+    finer = stats.summarize(ticks[["market_id", "start", "ts", "price"]], ["market_id", "start"])
+    _write_rollups(session, HOUR, finer)
+    for fine, coarse in itertools.pairwise(SPANS):
+        ranges = {m: (_floor(lo, coarse), _floor(hi - 1, coarse) + coarse) for m, (lo, hi) in ranges.items()}
+        parts = read_rollups(session, fine, ranges)
+        parts["bucket"] = parts["start"] // coarse * coarse
+        merged = stats.combine(parts, ["market_id", "bucket"]).rename(columns={"bucket": "start"})
+        _write_rollups(session, coarse, merged)
+
+
+def cover(start: int, end: int, spans: Sequence[int] = SPANS) -> list[tuple[int, int, int]]:
+    """Cut [start, end) into (span, low, high) pieces: the coarsest whole buckets that fit, finer
+    ones towards the edges, and span 0 (raw ticks) only inside the finest partial buckets."""
+    if start >= end:
+        return []
+    if not spans:
+        return [(0, start, end)]
+    span = spans[-1]
+    low, high = -(-start // span) * span, end // span * span
+    if low >= high:
+        return cover(start, end, spans[:-1])
+    return [*cover(start, low, spans[:-1]), (span, low, high), *cover(high, end, spans[:-1])]
+
+
+def window_summaries(session: Session, market_ids: Sequence[int], start: int, end: int) -> pd.DataFrame:
+    """One combined summary per market over its ticks with start <= ts < end (``stats.finish`` -> Stats).
+
+    Reads whole buckets from the rollups and raw ticks only in the partial hours
+    at the two edges, so the cost hardly grows with the window.
+    """
+    if not market_ids:
+        return pd.DataFrame(columns=["market_id", *stats.SUMMARY_COLUMNS])
+    parts = []
+    for span, low, high in cover(start, end):
+        ranges = dict.fromkeys(market_ids, (low, high))
+        if span:
+            parts.append(read_rollups(session, span, ranges))
+        else:
+            ticks = read_prices(session, ranges)
+            if len(ticks):
+                parts.append(stats.summarize(ticks, ["market_id"]))
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame(columns=["market_id", *stats.SUMMARY_COLUMNS])
+    segments = pd.concat([p[["market_id", *stats.SUMMARY_COLUMNS]] for p in parts], ignore_index=True)
+    segments = segments.astype("float64").sort_values(["market_id", "first_ts"], kind="stable")
+    combined = stats.combine(segments, ["market_id"])
+    return combined.astype({"market_id": "int64"})
+
+
+def rebuild_missing_rollups(session: Session) -> int:
+    """Build the rollups of markets that have ticks but none (ticks stored before rollups existed)."""
+    without = select(Market.id).where(~sa.exists().where(Rollup.market_id == Market.id))
+    spans = {
+        market_id: (low, high)
+        for market_id, low, high in session.execute(
+            select(Tick.market_id, func.min(Tick.ts), func.max(Tick.ts))
+            .where(Tick.market_id.in_(without))
+            .group_by(Tick.market_id)
+        )
+    }
+    if spans:
+        refresh_rollups(session, spans)
+        bump_version(session)
+    return len(spans)
