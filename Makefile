@@ -9,7 +9,7 @@ PORT ?= 5000
 PYTEST_ARGS ?=
 export FLASK_APP := cryptocrunch
 
-.PHONY: run test install assets bench bench-api bench-ui bench-import lint clean
+.PHONY: run test typecheck install assets bench bench-api bench-ui bench-import bench-startup lint clean
 
 $(VENV)/.installed: setup.py pyproject.toml
 	python3 -m venv $(VENV)
@@ -43,16 +43,26 @@ run: assets
 	trap 'kill -TERM $$collector 2>/dev/null; wait $$collector' EXIT; \
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
+# mypy (strict, over cryptocrunch/ outside views/) and import-linter (the layers' arrows, no cycles)
+typecheck: $(VENV)/.test-installed
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
+
 test: $(VENV)/.test-installed assets
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(MAKE) --no-print-directory typecheck
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Benchmarks print their figures and fail when a bar is missed; bench-api needs wrk (apt-get install wrk);
 # bench-import times `flask import-candles` on a generated 1M-row CSV against pandas read_csv + executemany.
 bench: $(VENV)/.bench-installed
+	$(PY) bench/startup.py
 	$(PY) bench/ingest.py
 	$(PY) bench/stats.py
+
+bench-startup: $(VENV)/.installed
+	$(PY) bench/startup.py
 
 bench-ui: $(VENV)/.test-installed assets
 	$(PY) bench/ui.py

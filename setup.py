@@ -64,6 +64,11 @@ setup(
             "hypothesis>=6.100",
             "psycopg[binary]>=3.2",
             "ruff>=0.6",
+            # the type checker over cryptocrunch/ (outside views/) and the architecture's import contracts
+            "mypy>=1.10",
+            "pandas-stubs>=2.2",
+            "types-requests>=2.32",
+            "import-linter>=2.3",
             "schemathesis>=4",
             "playwright>=1.45",
             # a real S3 endpoint on 127.0.0.1 for the export tests

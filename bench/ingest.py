@@ -54,7 +54,7 @@ def fresh_app(folder: Path, ticks: list[Tick]):
 
 
 def project_path(folder: Path, ticks: list[Tick]) -> float:
-    """storage.store_ticks + commit: the path `flask collect` takes."""
+    """storage.ticks.store_ticks + commit: the path `flask collect` takes."""
     app, _ = fresh_app(folder, ticks)
     with app.app_context():
         started = time.perf_counter()
@@ -122,7 +122,7 @@ def main() -> None:
     ticks = make_ticks(args.markets, args.ticks)
     contenders: dict[str, Callable[[Path, list[Tick]], float]] = {
         "raw sqlite3 executemany (baseline)": raw_sqlite,
-        "cryptocrunch storage.store_ticks": project_path,
+        "cryptocrunch storage.ticks.store_ticks": project_path,
         "SQLAlchemy Core insert (reference)": core_executemany,
     }
     times: dict[str, list[float]] = {name: [] for name in contenders}

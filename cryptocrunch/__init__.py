@@ -38,10 +38,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     validate(app.config)
     os.makedirs(app.instance_path, exist_ok=True)
 
-    from . import assets, db, views
+    from . import assets, cli, db, views
     from .collector import bp as collector_bp
     from .exports import command as exports
-    from .views import api, cli, pages
+    from .views import api, pages
 
     db.init_app(app)
     exports.init_app(app)

@@ -10,15 +10,14 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
+from flask import Flask
 
 from .clock import parse_duration
-from .exports.specs import parse_spec
 
 #: Pairs collected per ccxt exchange id.
 DEFAULT_MARKETS: dict[str, list[str]] = {
@@ -92,7 +91,8 @@ def _is_str_list(value: Any) -> bool:
 
 
 def validate(config: Mapping[str, Any]) -> None:
-    """Raise ConfigError naming the first key whose value has the wrong shape."""
+    """Raise ConfigError naming the first core key whose value has the wrong shape (extensions such
+    as the exports check their own keys: ``add_check``)."""
     markets = config["MARKETS"]
     if not isinstance(markets, Mapping) or not all(_is_str_list(p) for p in markets.values()):
         raise ConfigError('MARKETS must be a JSON object like {"kraken": ["BTC/USD", "ETH/USD"]}')
@@ -126,14 +126,12 @@ def validate(config: Mapping[str, Any]) -> None:
         "FUTURE_TOLERANCE",
         "COINGECKO_MIN_INTERVAL",
         "CAPS_TOP",
-        "EXPORT_S3_MULTIPART_THRESHOLD",
     ):
         value = config[key]
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ConfigError(f"{key} must be a non-negative number, got {value!r}")
     if config["RETRY_MAX_TRIES"] < 1:
         raise ConfigError("RETRY_MAX_TRIES must be at least 1")
-    _validate_exports(config)
     top = config["SIMILAR_TOP"]
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise ConfigError(f"SIMILAR_TOP must be a whole number of at least 1, got {top!r}")
@@ -163,29 +161,6 @@ def _validate_rejections(config: Mapping[str, Any]) -> None:
         raise ConfigError(f"REJECTIONS_ALERT ({alert}) must be below REJECTIONS_KEEP ({keep})")
 
 
-def _validate_exports(config: Mapping[str, Any]) -> None:
-    endpoint = config["EXPORT_S3_ENDPOINT_URL"]
-    parts = urlsplit(endpoint) if isinstance(endpoint, str) else None
-    if endpoint is not None and not (parts and parts.scheme in ("http", "https") and parts.hostname):
-        raise ConfigError(
-            "EXPORT_S3_ENDPOINT_URL must be an http(s) URL like http://127.0.0.1:9000, or null; "
-            f"got {endpoint!r}"
-        )
-    region = config["EXPORT_S3_REGION"]
-    if region is not None and not (isinstance(region, str) and region.strip()):
-        raise ConfigError(f"EXPORT_S3_REGION must be a region name like eu-west-1, or null; got {region!r}")
-    specs = config["EXPORTS"]
-    if not isinstance(specs, list) or not all(isinstance(spec, Mapping) for spec in specs):
-        raise ConfigError(
-            'EXPORTS must be a JSON list of export specs like [{"what": "ticks", "to": "s3://bucket/prefix"}]'
-        )
-    for index, spec in enumerate(specs):
-        try:
-            parse_spec(spec)
-        except ValueError as error:
-            raise ConfigError(f"EXPORTS[{index}]: {error}") from None
-
-
 def read_json_file(path: str) -> dict[str, Any]:
     """Settings from a JSON object file; keys as in DEFAULTS, with or without ``CRYPTOCRUNCH_``."""
     try:
@@ -213,8 +188,27 @@ config_file_option = click.option(
 )
 
 
-def apply_config_file(config: MutableMapping[str, Any], path: str | None) -> None:
-    """Lay a ``--config`` file's settings (if any) over ``config`` and check the result."""
+#: A check of some settings: raises ConfigError naming the first bad key.
+SettingsCheck = Callable[[Mapping[str, Any]], None]
+_CHECKS = "cryptocrunch.settings_checks"
+
+
+def add_check(app: Flask, check: SettingsCheck) -> None:
+    """Have ``check`` (an extension's check of its own settings) run now and whenever the app's
+    settings are checked again (``check_app``)."""
+    app.extensions.setdefault(_CHECKS, []).append(check)
+    check(app.config)
+
+
+def check_app(app: Flask) -> None:
+    """Check the app's settings: the core ones (``validate``), then each extension's."""
+    validate(app.config)
+    for check in app.extensions.get(_CHECKS, []):
+        check(app.config)
+
+
+def apply_config_file(app: Flask, path: str | None) -> None:
+    """Lay a ``--config`` file's settings (if any) over the app's and check the result."""
     if path:
-        config.update(read_json_file(path))
-    validate(config)
+        app.config.update(read_json_file(path))
+    check_app(app)

@@ -8,13 +8,14 @@ from flask.cli import with_appcontext
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.engine.interfaces import DBAPIConnection
 
 from .models import Base
 
 db = SQLAlchemy(model_class=Base)
 
 
-def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: object) -> None:
     # WAL lets the UI read while the collector writes; NORMAL is durable in WAL
     # mode except for the last transactions on power loss, never corrupt.
     cursor = dbapi_connection.cursor()
@@ -62,7 +63,7 @@ def init_db(drop: bool = False) -> int:
         db.drop_all()
     db.create_all()
     add_missing_columns()
-    rebuilt = ticks.rebuild_missing_rollups(db.session)
+    rebuilt = ticks.rebuild_missing_rollups(db.session())
     db.session.commit()
     return rebuilt
 

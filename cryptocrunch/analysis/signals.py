@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 
@@ -29,14 +30,18 @@ class Cross:
 
 
 def crossovers(
-    ts: Sequence[int], close: Sequence[float], quick: np.ndarray, steady: np.ndarray
+    ts: Sequence[int],
+    close: Sequence[float] | npt.NDArray[np.float64],
+    quick: np.ndarray,
+    steady: np.ndarray,
 ) -> list[Cross]:
     """Every candle at which the fast EMA ``quick`` minus the slow EMA ``steady`` changes sign
     (from the candle before it)."""
-    close = np.asarray(close, dtype="float64")
+    prices = np.asarray(close, dtype="float64")
     side = np.sign(quick - steady)
     found = []
-    for i in np.flatnonzero((side[1:] != side[:-1]) & (side[1:] != 0)) + 1:
+    for index in np.flatnonzero((side[1:] != side[:-1]) & (side[1:] != 0)) + 1:
+        i = int(index)
         # a touch (difference exactly 0) then a move keeps the side it left from
         before = side[:i][side[:i] != 0]
         if not len(before) or before[-1] == side[i]:
@@ -45,7 +50,7 @@ def crossovers(
             Cross(
                 "golden" if side[i] > 0 else "death",
                 int(ts[i]),
-                float(close[i]),
+                float(prices[i]),
                 float(quick[i]),
                 float(steady[i]),
             )

@@ -11,8 +11,9 @@ edges, and equals a plain computation over every tick to ~1e-12 relative.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -231,7 +232,7 @@ def _too_few(n: int) -> str:
     return f"{n} tick{'s' if n != 1 else ''} in the window; statistics need at least {MIN_POINTS}"
 
 
-def finish(summary: pd.Series | dict) -> Stats:
+def finish(summary: pd.Series | Mapping[Any, Any]) -> Stats:
     """Statistics from one combined summary; ValueError when it has too few points."""
     n = int(summary["n"])
     if n < MIN_POINTS:

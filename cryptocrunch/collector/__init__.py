@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 from flask import Blueprint, current_app
+from flask.globals import app_ctx
 
 from .. import events
 from ..clock import TIMEFRAMES, now_ms, utc_text
@@ -23,6 +24,7 @@ from ..db import db
 from ..storage import runs
 
 if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar
     from filelock import BaseFileLock
 
     from .cycle import SourceReport
@@ -78,12 +80,12 @@ def collect_command(
     from .cycle import build_sources, coingecko_source, collect_once, snapshot_caps
     from .schedule import run_every, stop_on_signals
 
-    app = current_app._get_current_object()
+    app = app_ctx.app
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
     try:
-        apply_config_file(app.config, config_file)
+        apply_config_file(app, config_file)
         sources = build_sources(app.config, Path(app.instance_path) / "markets", exchanges)
         caps_source = coingecko_source(app.config)
     except (ConfigError, ValueError) as error:
@@ -91,7 +93,7 @@ def collect_command(
 
     def cycle() -> None:
         reports = collect_once(
-            db.session,
+            db.session(),
             sources,
             pairs=pairs,
             books=books,
@@ -106,8 +108,8 @@ def collect_command(
                     click.echo(f"  rejected {rejection.pair or rejection.endpoint}: {rejection.reason}")
         if caps or app.config["CAPS_EVERY_COLLECT"]:
             top, keep = int(app.config["CAPS_TOP"]), app.config["REJECTIONS_KEEP"]
-            click.echo(snapshot_caps(db.session, caps_source, top, keep))
-        for _receiver, lines in events.collect_finished.send(app, session=db.session):
+            click.echo(snapshot_caps(db.session(), caps_source, top, keep))
+        for _receiver, lines in events.collect_finished.send(app, session=db.session()):
             for line in lines:
                 click.echo(line)
 
@@ -145,16 +147,16 @@ def backfill_command(
     from .backfill import backfill_market, parse_since
     from .cycle import build_sources, normalize_pair
 
-    app = current_app._get_current_object()
+    app = app_ctx.app
     now = now_ms()
     try:
-        apply_config_file(app.config, config_file)
+        apply_config_file(app, config_file)
         start = parse_since(since_text, now)
         sources = build_sources(app.config, Path(app.instance_path) / "markets", exchanges)
     except (ConfigError, ValueError) as error:
         raise click.UsageError(str(error)) from None
     wanted = {normalize_pair(p) for p in pairs}
-    cooling = runs.active_cooldowns(db.session, now)
+    cooling = runs.active_cooldowns(db.session(), now)
     db.session.rollback()
     totals = [0, 0, 0]
     totals_by_exchange: dict[str, int] = {}  # markets attempted per exchange
@@ -181,12 +183,14 @@ def backfill_command(
                 length=max(now - start, 1), label=f"{name:<10} {pair:<10}", show_eta=True, item_show_func=rate
             ) as bar:
 
-                def on_page(covered: int, new: int, bar: object = bar, stored: list[int] = stored) -> None:
+                def on_page(
+                    covered: int, new: int, bar: ProgressBar[object] = bar, stored: list[int] = stored
+                ) -> None:
                     stored[0] += new
                     bar.update(covered - bar.pos)
 
                 report = backfill_market(
-                    db.session,
+                    db.session(),
                     source,
                     pair,
                     timeframe,
@@ -232,7 +236,7 @@ def import_candles_command(
 
     try:
         report = import_candles(
-            db.session,
+            db.session(),
             file,
             exchange=exchange,
             pair=pair,
@@ -271,7 +275,7 @@ def import_candles_command(
 @click.option("--source", help="Only this source.")
 def runs_command(limit: int, source: str | None) -> None:
     """Print the recent collection runs, newest first."""
-    recent = runs.recent_runs(db.session, limit=limit, source=source)
+    recent = runs.recent_runs(db.session(), limit=limit, source=source)
     if not recent:
         click.echo("no runs yet: run 'flask collect'")
         return
@@ -306,7 +310,7 @@ def runs_command(limit: int, source: str | None) -> None:
 )
 def report_command(source: str | None, limit: int) -> None:
     """Print the validation report: kept rejections by source and reason, then the newest ones."""
-    groups = runs.rejection_summary(db.session, source)
+    groups = runs.rejection_summary(db.session(), source)
     if not groups:
         of = f" from {source}" if source else ""
         click.echo(f"no rejections kept{of}: everything collected, backfilled or imported passed validation")
@@ -318,8 +322,8 @@ def report_command(source: str | None, limit: int) -> None:
         f"source{'s' if sources != 1 else ''} (the newest {keep} of each: REJECTIONS_KEEP)"
     )
     row = "  {:>6}  {:<19}  {:<14} {:<12} {}"
-    for name, rows in itertools.groupby(groups, key=lambda g: g["source"]):
-        rows = list(rows)
+    for name, grouped in itertools.groupby(groups, key=lambda g: g["source"]):
+        rows = list(grouped)
         click.echo(f"\n{name}: {sum(g['count'] for g in rows)}")
         click.echo(row.format("count", "newest (UTC)", "endpoint", "e.g. pair", "reason"))
         for g in rows:
@@ -328,7 +332,7 @@ def report_command(source: str | None, limit: int) -> None:
                     g["count"], utc_text(g["last_ts"]), g["endpoint"], g["example_pair"] or "-", g["reason"]
                 )
             )
-    newest = runs.read_rejections(db.session, source, limit) if limit else []
+    newest = runs.read_rejections(db.session(), source, limit) if limit else []
     if newest:
         click.echo(f"\nnewest {len(newest)}")
         row = "  {:<19}  {:<12} {:<14} {:<12} {}"

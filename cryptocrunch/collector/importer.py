@@ -57,14 +57,15 @@ def _timeframe(ts: np.ndarray, given: str | None) -> str:
     )
 
 
-def _pair(path: Path, exchange: str | None, given: str | None, named: str | None) -> str:
-    """The unified pair of the import (the option wins over the file); the options a file lacks."""
+def _market(path: Path, exchange: str | None, given: str | None, named: str | None) -> tuple[str, str]:
+    """The exchange and unified pair of the import (the option wins over the file); CsvFormatError
+    names the option a file lacks."""
     pair = (given or named or "").replace("-", "/").upper()
     if not pair:
         raise CsvFormatError(f"{path.name} does not name its pair: pass --pair BASE/QUOTE")
     if not exchange:
         raise CsvFormatError(f"{path.name} does not name its exchange: pass --exchange")
-    return pair
+    return exchange, pair
 
 
 def _import_clean(
@@ -108,12 +109,12 @@ def import_candles(
     text = path.read_text(encoding="utf-8-sig")
     clean = parse_clean(text)
     if clean is not None:
-        pair = _pair(path, exchange, pair, clean.pair)
+        exchange, pair = _market(path, exchange, pair, clean.pair)
         done = _import_clean(session, clean, exchange, pair, timeframe)
         if done is not None:
             return done
     parsed = parse(text)
-    pair = _pair(path, exchange, pair, parsed.pair)
+    exchange, pair = _market(path, exchange, pair, parsed.pair)
     rows = sorted(parsed.rows, key=lambda r: (r.ts, r.line))
     report = ImportReport(parsed.layout, exchange, pair, "?", rows=len(parsed.rows) + len(parsed.bad))
     report.swapped_volumes = parsed.swapped_volumes

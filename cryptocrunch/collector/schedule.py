@@ -45,7 +45,7 @@ def stop_on_signals() -> Iterator[threading.Event]:
 
     def handler(signum: int, _frame: FrameType | None) -> None:
         stop.set()
-        signal.signal(signum, previous[signum])
+        signal.signal(signum, previous[signal.Signals(signum)])
 
     for sig in previous:
         signal.signal(sig, handler)

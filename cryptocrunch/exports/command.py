@@ -15,12 +15,22 @@ from sqlalchemy.orm import Session
 
 from .. import events
 from ..clock import TIMEFRAMES
-from ..config import ConfigError, apply_config_file, config_file_option
+from ..config import ConfigError, add_check, apply_config_file, config_file_option
 from ..db import db
 from ..errors import NotFound
 from ..insights.params import METRICS, WINDOWS
 from .files import ExportError, upload, write_local
-from .specs import FORMATS, KINDS, ORDERS, ExportOptions, S3Location, destination, file_name, parse_spec
+from .specs import (
+    FORMATS,
+    KINDS,
+    ORDERS,
+    ExportOptions,
+    S3Location,
+    check_settings,
+    destination,
+    file_name,
+    parse_spec,
+)
 
 log = logging.getLogger(__name__)
 
@@ -111,14 +121,14 @@ def _help() -> str:
 @config_file_option
 @with_appcontext
 def export_command(what: str, fmt: str | None, config_file: str | None, **filters: Any) -> None:
-    app = current_app._get_current_object()
+    app = current_app
     try:
-        apply_config_file(app.config, config_file)
+        apply_config_file(app, config_file)
         options = parse_spec({"what": what, "format": fmt, **filters})
     except (ConfigError, ValueError) as error:
         raise click.UsageError(str(error)) from None
     try:
-        done = export(db.session, options, app.config, app.instance_path)
+        done = export(db.session(), options, app.config, app.instance_path)
     except ExportError as error:
         raise click.ClickException(str(error)) from None
     click.echo(done.describe())
@@ -130,5 +140,6 @@ def _after_collect(app: Flask, session: Session) -> Iterator[str]:
 
 def init_app(app: Flask) -> None:
     """Register ``flask export``, and run EXPORTS after each ``flask collect`` cycle."""
+    add_check(app, check_settings)
     app.cli.add_command(export_command)
     events.collect_finished.connect(_after_collect, sender=app)

@@ -76,7 +76,8 @@ def _boto_cause(error: BaseException) -> BaseException:
     seen: BaseException | None = error
     while seen is not None:
         if isinstance(seen, BotoCoreError | ClientError):
-            return seen
+            cause: BaseException = seen
+            return cause
         seen = seen.__cause__ or seen.__context__
     return error
 

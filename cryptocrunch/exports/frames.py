@@ -23,7 +23,7 @@ def _window(options: ExportOptions) -> Window:
     return resolve_window(options.window, options.start, options.end)
 
 
-def _frame(rows: list[dict], dtypes: Mapping[str, str]) -> pd.DataFrame:
+def _frame(rows: list[dict[str, Any]], dtypes: Mapping[str, str]) -> pd.DataFrame:
     """Rows as a frame with exactly these columns and types (an empty export keeps its schema)."""
     return pd.DataFrame(rows, columns=list(dtypes)).astype(dict(dtypes))
 
@@ -190,8 +190,8 @@ def book_frame(session: Session, options: ExportOptions) -> pd.DataFrame:
         books.book_frame(session, market_id, window).assign(exchange=exchange, pair=pair)
         for market_id, exchange, pair in _markets(session, options).itertuples(index=False)
     ]
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    return _frame(frame.to_dict("records"), BOOK_TYPES)
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(BOOK_TYPES))
+    return frame[list(BOOK_TYPES)].astype(BOOK_TYPES)
 
 
 SIMILAR_TYPES = {"exchange": "string", "other": "string", "shared": "int64", "jaccard": "float64"}
@@ -204,7 +204,7 @@ def similar_frame(session: Session, options: ExportOptions) -> pd.DataFrame:
     if options.exchange and options.exchange not in stored:
         raise NotFound(f"no listing of {options.exchange} stored: run flask similar")
     shared = overlap({name: listing.pairs for name, listing in stored.items()})
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"exchange": a, "other": b, "shared": r["shared"], "jaccard": r["jaccard"]}
         for r in shared
         for a, b in ((r["a"], r["b"]), (r["b"], r["a"]))

@@ -1,6 +1,6 @@
 """What an export asks for: the kinds there are, the keys each takes, and the checks of one spec
-(``flask export``'s options or an EXPORTS entry) and of where it goes. Imports no database, pandas
-or boto3: the settings check EXPORTS with ``parse_spec`` at start-up."""
+(``flask export``'s options or an EXPORTS entry), of where it goes, and of the export settings.
+Imports no database, pandas or boto3: the settings are checked at start-up."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..clock import TIMEFRAMES
+from ..config import ConfigError
 from ..insights.params import METRICS, resolve_window, split_pair
 
 FORMATS = ("csv", "parquet")
@@ -191,3 +193,31 @@ def file_name(options: ExportOptions, when: datetime) -> str:
     pair = options.pair.replace("/", "-") if options.pair else None
     stem = "-".join(part for part in (options.what, options.exchange, pair) if part)
     return f"{stem}-{when.astimezone(UTC):%Y%m%dT%H%M%SZ}.{options.format}"
+
+
+def check_settings(config: Mapping[str, Any]) -> None:
+    """Check the export settings (EXPORTS and EXPORT_S3_*); ConfigError names the bad key, and for
+    EXPORTS the entry and its key."""
+    endpoint = config["EXPORT_S3_ENDPOINT_URL"]
+    parts = urlsplit(endpoint) if isinstance(endpoint, str) else None
+    if endpoint is not None and not (parts and parts.scheme in ("http", "https") and parts.hostname):
+        raise ConfigError(
+            "EXPORT_S3_ENDPOINT_URL must be an http(s) URL like http://127.0.0.1:9000, or null; "
+            f"got {endpoint!r}"
+        )
+    threshold = config["EXPORT_S3_MULTIPART_THRESHOLD"]
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or threshold < 0:
+        raise ConfigError(f"EXPORT_S3_MULTIPART_THRESHOLD must be a non-negative number, got {threshold!r}")
+    region = config["EXPORT_S3_REGION"]
+    if region is not None and not (isinstance(region, str) and region.strip()):
+        raise ConfigError(f"EXPORT_S3_REGION must be a region name like eu-west-1, or null; got {region!r}")
+    specs = config["EXPORTS"]
+    if not isinstance(specs, list) or not all(isinstance(spec, Mapping) for spec in specs):
+        raise ConfigError(
+            'EXPORTS must be a JSON list of export specs like [{"what": "ticks", "to": "s3://bucket/prefix"}]'
+        )
+    for index, spec in enumerate(specs):
+        try:
+            parse_spec(spec)
+        except ValueError as error:
+            raise ConfigError(f"EXPORTS[{index}]: {error}") from None

@@ -3,9 +3,10 @@ crossover scan of every market: read through ``storage``, computed by ``analysis
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+import pandas as pd
 from sqlalchemy.orm import Session
 
 from ..analysis import signals as ema_signals
@@ -15,6 +16,11 @@ from ..storage import candles as candle_table
 from ..storage import markets, ticks
 from .markets import find_market
 from .params import MAX_POINTS, Window, minute_now, timeframe_ms
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    # pandas-stubs key a record by Hashable; these frames' columns are names
+    return cast("list[dict[str, Any]]", frame.to_dict("records"))
 
 
 def candles(
@@ -35,8 +41,8 @@ def candles(
     prices = ticks.read_prices(session, {market_id: (window.start // step * step, end)})
     derived = stats.resample(prices["ts"].to_numpy(), prices["price"].to_numpy(), step)
     derived = derived[~derived["ts"].isin(stored["ts"]) & (derived["ts"] >= window.start)]
-    rows = [{**r, "source": "stored"} for r in stored.to_dict("records")]
-    rows += [{**r, "volume": None, "source": "ticks"} for r in derived.to_dict("records")]
+    rows = [{**r, "source": "stored"} for r in _records(stored)]
+    rows += [{**r, "volume": None, "source": "ticks"} for r in _records(derived)]
     rows.sort(key=lambda r: r["ts"])
     if len(rows) > MAX_POINTS:
         raise BadRequest(

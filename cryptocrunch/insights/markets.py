@@ -97,11 +97,13 @@ def pair_across_exchanges(session: Session, pair: str, window: Window) -> dict[s
         int(row["market_id"]): row
         for row in ticks.window_summaries(session, ids, window.start, window.end).to_dict("records")
     }
-    exchanges = []
+    exchanges: list[dict[str, Any]] = []
     for market_id, name in listed:
         tick = latest.get(market_id)
         summary = summaries.get(market_id)
-        change = stats_of = error = None
+        change: float | None = None
+        stats_of: dict[str, Any] | None = None
+        error: str | None = None
         if summary is not None and summary["n"] >= 2:
             change = 100 * (summary["last"] - summary["first"]) / summary["first"]
         try:
@@ -120,7 +122,7 @@ def pair_across_exchanges(session: Session, pair: str, window: Window) -> dict[s
                 "stats_error": error,
             }
         )
-    prices = [e["last"] for e in exchanges if e["last"] is not None]
+    prices = [tick.last for tick in latest.values()]
     high, low = max(prices), min(prices)
     return {
         "pair": unified,
@@ -145,7 +147,10 @@ def _buckets(points: pd.DataFrame, base: int, width: int) -> list[dict[str, Any]
             "max": grouped["max"].max(),
         }
     )
-    return [{"ts": int(r.ts), "last": r.last, "min": r.min, "max": r.max} for r in out.itertuples()]
+    columns = zip(
+        out["ts"].tolist(), out["last"].tolist(), out["min"].tolist(), out["max"].tolist(), strict=True
+    )
+    return [{"ts": int(ts), "last": last, "min": low, "max": high} for ts, last, low, high in columns]
 
 
 def series(

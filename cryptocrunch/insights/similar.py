@@ -58,9 +58,9 @@ def _volume_row(pair: str, exchange: str, samples: pd.DataFrame, history: bool) 
     }
     for kind in ("base", "quote"):
         column = samples[["ts", f"{kind}_volume"]].dropna()
-        values = {"first": None, "last": None, "pct_change": None, "slope_per_day": None}
+        values: dict[str, float | None] = dict.fromkeys(("first", "last", "pct_change", "slope_per_day"))
         if len(column) == 1:
-            values["first"] = values["last"] = float(column.iloc[0, 1])
+            values["first"] = values["last"] = float(column[f"{kind}_volume"].iloc[0])
         elif len(column) > 1:
             values = trend(column["ts"].to_numpy(), column.iloc[:, 1].to_numpy())
         row.update({f"{kind}_{key}": value for key, value in values.items()})
@@ -99,7 +99,7 @@ def volume_trend(
     wanted = sorted(set(pairs))
     samples = volume_history(session, [(e, p) for p in wanted for e in sorted({a, b})], window)
     return [
-        _volume_row(pair, exchange, group, history)
+        _volume_row(str(pair), str(exchange), group, history)
         for (pair, exchange), group in samples.groupby(["pair", "exchange"], sort=True)
     ]
 
@@ -125,7 +125,7 @@ def outliers(
     for name, pair, tick in ticks.latest_ticks(session):
         if name != AGGREGATE:
             by_pair.setdefault(pair, []).append((name, tick.last, tick.ts))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for pair, quoted in by_pair.items():
         newest = max(ts for _, _, ts in quoted)
         fresh = [m for m in quoted if m[2] >= newest - max_age_ms]

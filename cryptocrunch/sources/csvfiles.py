@@ -97,7 +97,7 @@ def _row(line: int, ts_text: str, o: str, h: str, low: str, c: str, v: str) -> R
         ts = parse_time(ts_text)
     except ValueError:
         raise ValueError(f"time is not a date or epoch: {ts_text!r}") from None
-    values = [_number(n, t) for n, t in (("open", o), ("high", h), ("low", low), ("close", c))]
+    values = (_number("open", o), _number("high", h), _number("low", low), _number("close", c))
     volume = _number("volume", v) if v.strip() else 0.0
     if min(values) <= 0:
         raise ValueError("a price is not positive")
@@ -156,8 +156,11 @@ def _header_columns(header: list[str]) -> Columns:
         return header.index(name) if name is not None and name in header else None
 
     return Columns(
-        header.index(time_column),
-        *(header.index(c) for c in ("open", "high", "low", "close")),
+        time=header.index(time_column),
+        open=header.index("open"),
+        high=header.index("high"),
+        low=header.index("low"),
+        close=header.index("close"),
         volume=at(base_volume),
         quote_volume=at(quote_volume),
         symbol=at("symbol"),
@@ -203,7 +206,10 @@ def parse(text: str) -> Parsed:
             row = _row(
                 number,
                 cells[columns.time],
-                *(cells[i] for i in (columns.open, columns.high, columns.low, columns.close)),
+                cells[columns.open],
+                cells[columns.high],
+                cells[columns.low],
+                cells[columns.close],
                 volume,
             )
         except (ValueError, IndexError) as reason:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -190,7 +191,7 @@ class CcxtSource:
             tickers = self._call(lambda: self.exchange.fetch_tickers(pairs), attempts, "fetch_tickers")
         else:
             tickers = {
-                p: self._call(lambda p=p: self.exchange.fetch_ticker(p), attempts, "fetch_ticker")
+                p: self._call(functools.partial(self.exchange.fetch_ticker, p), attempts, "fetch_ticker")
                 for p in pairs
             }
         if not isinstance(tickers, dict) or not tickers:
@@ -226,7 +227,7 @@ class CcxtSource:
         for pair in pairs:
             try:
                 book = self._call(
-                    lambda p=pair: self.exchange.fetch_order_book(p, self.book_limit),
+                    functools.partial(self.exchange.fetch_order_book, pair, self.book_limit),
                     attempts,
                     "fetch_order_book",
                 )
@@ -282,7 +283,9 @@ class CcxtSource:
             attempts = Attempts()
             try:
                 rows = self._call(
-                    lambda c=cursor: self.exchange.fetch_ohlcv(pair, timeframe, c), attempts, "fetch_ohlcv"
+                    functools.partial(self.exchange.fetch_ohlcv, pair, timeframe, cursor),
+                    attempts,
+                    "fetch_ohlcv",
                 )
                 if not isinstance(rows, list):
                     raise ccxt.BadResponse(f"{self.name} returned no candles")

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import backoff
 import ccxt
 import requests
+from backoff.types import Details
 
 from .base import SourceFailure
 
@@ -60,8 +61,8 @@ def parse_retry_after(value: str | None) -> float | None:
 
 def _waits(
     policy: RetryPolicy, retry_after: Callable[[Exception], float | None]
-) -> Generator[float | None, Any, None]:
-    error = yield None  # primed by backoff
+) -> Generator[float | None, Exception, None]:
+    error = yield None  # primed by backoff; then it sends each exception and takes the next wait
     attempt = 0
     while True:
         wait = random.uniform(0, min(policy.cap, policy.base * 2**attempt))
@@ -107,14 +108,16 @@ def call_with_retry(
         server_wait = retry_after(error)
         return server_wait is not None and server_wait > policy.max_time
 
-    def on_backoff(details: dict[str, Any]) -> None:
+    def on_backoff(details: Details) -> None:
         attempts.retries += 1
-        log.info(
-            "%s: retry %d in %.2f s after %s", label, details["tries"], details["wait"], details["exception"]
-        )
+        # on_exception passes the exception too, but backoff's Details does not declare that key
+        error = details["exception"]  # type: ignore[typeddict-item]
+        log.info("%s: retry %d in %.2f s after %s", label, details["tries"], details["wait"], error)
 
     retrying = backoff.on_exception(
-        functools.partial(_waits, policy, retry_after),
+        # backoff types a wait generator as Generator[float, None, None], but it primes it with
+        # send(None) (so the first yield is None) and then sends each exception into it
+        functools.partial(_waits, policy, retry_after),  # type: ignore[arg-type]
         Exception,
         max_tries=policy.max_tries,
         max_time=policy.max_time,

@@ -35,7 +35,7 @@ def store_book_tops(session: Session, books: Sequence[BookTopValue]) -> Stored:
     """Insert book tops in one statement; those already stored for (market, ts) are skipped."""
     ids = market_ids(session, {(b.exchange, b.pair) for b in books})
     rows = [(ids[b.exchange, b.pair], *(getattr(b, c) for c in BOOK_COLUMNS[1:])) for b in books]
-    result = insert_rows(session, BookTop.__table__, BOOK_COLUMNS, rows)
+    result = insert_rows(session, BookTop, BOOK_COLUMNS, rows)
     if result.stored:
         bump_version(session)
     return result

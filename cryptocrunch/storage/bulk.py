@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy import Connection, Table, and_, bindparam, or_
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from ..models import Base
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,35 +31,51 @@ def _insert_sql(conn: Connection, table: Table, columns: Sequence[str], replace:
 
     Returns the SQL and whether it takes positional parameters.
     """
-    insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[conn.dialect.name]
-    stmt = insert(table).values({c: bindparam(c) for c in columns})
+    values: dict[str, Any] = {c: bindparam(c) for c in columns}
+    stmt: SqliteInsert | PostgresInsert = (
+        postgresql.insert(table).values(values)
+        if conn.dialect.name == "postgresql"
+        else sqlite.insert(table).values(values)
+    )
     keys = [c.name for c in table.primary_key]
     if replace:
-        stmt = stmt.on_conflict_do_update(
+        upsert = stmt.on_conflict_do_update(
             index_elements=keys, set_={c: stmt.excluded[c] for c in columns if c not in keys}
         )
     else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=keys)
-    compiled = stmt.compile(dialect=conn.dialect)
+        upsert = stmt.on_conflict_do_nothing(index_elements=keys)
+    compiled = upsert.compile(dialect=conn.dialect)
     return str(compiled), bool(compiled.positional)
 
 
 def insert_rows(
-    session: Session, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]], replace: bool = False
+    session: Session,
+    model: type[Base],
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    replace: bool = False,
 ) -> Stored:
+    """Insert ``rows`` (values of ``columns``) into ``model``'s table in one executemany; a row whose
+    primary key is stored is skipped (or, with ``replace``, overwrites the stored one)."""
     # Straight to the driver's executemany: SQLAlchemy's per-row parameter
     # processing would halve the ingest rate, and these rows are plain numbers.
     if not rows:
         return Stored(0, 0)
     conn = session.connection()
+    table = cast(Table, model.__table__)  # declarative models are typed with a FromClause here
     sql, positional = _insert_sql(conn, table, columns, replace)
-    params = rows if positional else [dict(zip(columns, row, strict=True)) for row in rows]
+    params: list[tuple[Any, ...]] | list[dict[str, Any]] = (
+        rows if positional else [dict(zip(columns, row, strict=True)) for row in rows]
+    )
     stored = conn.exec_driver_sql(sql, params).rowcount
     return Stored(stored, len(rows) - stored)
 
 
 def in_ranges(
-    market: sa.ColumnElement, ts: sa.ColumnElement, ranges: dict[int, tuple[int, int]], width: int
+    market: InstrumentedAttribute[int],
+    ts: InstrumentedAttribute[int],
+    ranges: dict[int, tuple[int, int]],
+    width: int,
 ) -> sa.ColumnElement[bool]:
     """market in ranges and low <= ts <= high - width, for each market's [low, high).
 
@@ -73,7 +93,7 @@ def in_ranges(
     )
 
 
-def fetch_floats(session: Session, query: sa.Select, width: int) -> np.ndarray:
+def fetch_floats(session: Session, query: sa.Select[*tuple[Any, ...]], width: int) -> np.ndarray:
     """Run ``query`` on the session's connection and return its rows as a float64 array.
 
     Goes through the DBAPI cursor: wrapping each of many numeric rows in a
@@ -81,9 +101,8 @@ def fetch_floats(session: Session, query: sa.Select, width: int) -> np.ndarray:
     """
     conn = session.connection()
     compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    params = compiled.construct_params()
-    if compiled.positional:
-        params = tuple(params[name] for name in compiled.positiontup)
+    named = compiled.construct_params()
+    params = tuple(named[name] for name in compiled.positiontup or ()) if compiled.positional else named
     cursor = conn.connection.cursor()
     try:
         cursor.execute(str(compiled), params)

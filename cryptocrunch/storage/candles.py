@@ -22,7 +22,7 @@ CANDLE_COLUMNS = ("market_id", "timeframe", "ts", "open", "high", "low", "close"
 
 
 def _insert_candles(session: Session, rows: list[tuple[Any, ...]]) -> Stored:
-    result = insert_rows(session, Candle.__table__, CANDLE_COLUMNS, rows)
+    result = insert_rows(session, Candle, CANDLE_COLUMNS, rows)
     if result.stored:
         bump_version(session)
     return result

@@ -21,7 +21,7 @@ CAP_COLUMNS = ("coin", "ts", "symbol", "name", "rank", "market_cap", "volume", "
 def store_caps(session: Session, caps: Sequence[CapSnapshot]) -> Stored:
     """Insert market-cap snapshots; one already stored for (coin, ts) is skipped."""
     rows = [tuple(getattr(c, name) for name in CAP_COLUMNS) for c in caps]
-    result = insert_rows(session, Cap.__table__, CAP_COLUMNS, rows)
+    result = insert_rows(session, Cap, CAP_COLUMNS, rows)
     if result.stored:
         bump_version(session)
     return result

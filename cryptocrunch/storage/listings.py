@@ -34,7 +34,7 @@ def store_listing(session: Session, exchange: str, pairs: Iterable[str], refresh
     exchange_id = exchange_ids(session, [exchange])[exchange]
     rows = [(exchange_id, pair, refreshed) for pair in sorted(set(pairs)) if len(pair) <= PAIR_WIDTH]
     session.execute(sa.delete(Listing).where(Listing.exchange_id == exchange_id))
-    insert_rows(session, Listing.__table__, LISTING_COLUMNS, rows)
+    insert_rows(session, Listing, LISTING_COLUMNS, rows)
     bump_version(session)
     return len(rows)
 

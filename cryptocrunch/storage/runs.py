@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import func, select
@@ -29,7 +29,7 @@ def active_cooldowns(session: Session, now: int) -> dict[str, int]:
     rows = session.execute(
         select(Run.source, func.max(Run.cooldown_until)).where(Run.cooldown_until > now).group_by(Run.source)
     )
-    return {source: until for source, until in rows}
+    return {source: until for source, until in rows if until is not None}
 
 
 def recent_runs(session: Session, limit: int = 20, source: str | None = None) -> list[Run]:
@@ -51,7 +51,7 @@ def store_rejections(session: Session, rejections: Sequence[RejectionValue], ts:
     caller's transaction, then delete all but the newest ``keep`` of each source they came from."""
     if not rejections:
         return
-    table = Rejection.__table__
+    table = cast(sa.Table, Rejection.__table__)  # declarative models are typed with a FromClause here
     session.execute(
         sa.insert(table),
         [
@@ -138,9 +138,8 @@ DATA_VERSION = "data_version"
 
 def bump_version(session: Session) -> None:
     """Mark, in the writer's transaction, that what readers can see has changed."""
-    if not session.execute(
-        sa.update(State).where(State.key == DATA_VERSION).values(value=State.value + 1)
-    ).rowcount:
+    bumped = session.execute(sa.update(State).where(State.key == DATA_VERSION).values(value=State.value + 1))
+    if not cast(sa.CursorResult[Any], bumped).rowcount:  # an UPDATE's result is a CursorResult
         # Seeded with the clock so a recreated database never repeats an earlier version.
         session.add(State(key=DATA_VERSION, value=time.time_ns() // 1_000_000))
 

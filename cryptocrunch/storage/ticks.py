@@ -40,7 +40,7 @@ def store_ticks(session: Session, ticks: Sequence[TickValue]) -> Stored:
     rows = [
         (ids[t.exchange, t.pair], t.ts, t.last, t.bid, t.ask, t.base_volume, t.quote_volume) for t in ticks
     ]
-    result = insert_rows(session, Tick.__table__, TICK_COLUMNS, rows)
+    result = insert_rows(session, Tick, TICK_COLUMNS, rows)
     if result.stored:
         spans: dict[int, tuple[int, int]] = {}
         for market_id, ts, *_ in rows:
@@ -53,10 +53,10 @@ def store_ticks(session: Session, ticks: Sequence[TickValue]) -> Stored:
 
 def latest_ticks(session: Session, market_ids: Sequence[int] | None = None) -> list[tuple[str, str, Tick]]:
     """(exchange, pair, newest tick) for every market that has one, or for ``market_ids``."""
-    newest = select(Tick.market_id, func.max(Tick.ts).label("ts")).group_by(Tick.market_id)
+    grouped = select(Tick.market_id, func.max(Tick.ts).label("ts")).group_by(Tick.market_id)
     if market_ids is not None:
-        newest = newest.where(Tick.market_id.in_(market_ids))
-    newest = newest.subquery()
+        grouped = grouped.where(Tick.market_id.in_(market_ids))
+    newest = grouped.subquery()
     query = (
         select(Exchange.name, Market.pair, Tick)
         .join(Market.exchange)
@@ -64,7 +64,7 @@ def latest_ticks(session: Session, market_ids: Sequence[int] | None = None) -> l
         .join(Tick, (Tick.market_id == newest.c.market_id) & (Tick.ts == newest.c.ts))
         .order_by(Market.pair, Exchange.name)
     )
-    return [tuple(row) for row in session.execute(query)]
+    return [(name, pair, tick) for name, pair, tick in session.execute(query)]
 
 
 def read_hourly_volumes(session: Session, market_ids: Sequence[int], low: int, high: int) -> pd.DataFrame:
@@ -161,7 +161,7 @@ def _write_rollups(session: Session, span: int, summaries: pd.DataFrame) -> None
         tuple(None if v != v else convert(v) for convert, v in zip(converters, row, strict=True))
         for row in frame.itertuples(index=False, name=None)
     ]
-    insert_rows(session, Rollup.__table__, ROLLUP_COLUMNS, rows, replace=True)
+    insert_rows(session, Rollup, ROLLUP_COLUMNS, rows, replace=True)
 
 
 def refresh_rollups(session: Session, spans: dict[int, tuple[int, int]]) -> None:

@@ -1,4 +1,6 @@
-"""HTML pages."""
+"""HTML pages; each page that shows data has a JSON twin in ``views.api`` built from the same
+insights function. A view imports the insights (and storage) modules it calls in its body: they
+load pandas, which ``flask --help`` and the first page of a dashboard need not wait for."""
 
 from __future__ import annotations
 

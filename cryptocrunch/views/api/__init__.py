@@ -1,6 +1,9 @@
 """JSON API under /api/v1, documented by flask-smorest (OpenAPI 3: /api/v1/openapi.json; docs:
 /api/v1/docs), one module per resource. Every list endpoint also answers CSV (``?format=csv`` or
 ``Accept: text/csv``). Errors share one envelope: ``{"error": {"status": 404, "message": "..."}}``.
+
+A view imports the insights module it calls in its body, so that start-up (and every command)
+does not load pandas: only the schemas and parameters are needed to register the routes.
 """
 
 from __future__ import annotations

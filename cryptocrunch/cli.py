@@ -1,23 +1,24 @@
-"""Commands that show what is stored in the terminal, as the pages do in the browser: ``flask
-similar`` (it first brings the listings up to date through ``collector.listings``)."""
+"""Commands that span layers: ``flask similar`` brings the listings up to date through
+``collector.listings`` (ccxt), then prints what ``insights.similar`` makes of them, as the
+similar-exchanges page does. Like ``create_app``, a composition root: it may import any layer."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from ..clock import utc_text
-from ..config import ConfigError, validate
-from ..db import db
-from ..errors import NotFound
-from ..insights.params import lookback_window
+from .clock import utc_text
+from .config import ConfigError, check_app
+from .db import db
+from .errors import NotFound
+from .insights.params import lookback_window
 
 if TYPE_CHECKING:
-    from ..collector.listings import ListingReport
+    from .collector.listings import ListingReport
 
 
 def _listing_line(report: ListingReport) -> str:
@@ -35,9 +36,9 @@ def _num(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def _similar_lines(result: dict, lookback: str) -> list[str]:
+def _similar_lines(result: dict[str, Any], lookback: str) -> list[str]:
     """The table of one exchange: its most similar exchanges, shared markets' volume, outliers."""
-    from ..insights import similar
+    from .insights import similar
 
     name = result["exchange"]
     lines = [f"{name}: {result['pairs']} pairs listed"]
@@ -88,16 +89,16 @@ def _similar_lines(result: dict, lookback: str) -> list[str]:
 @click.option("--refresh", is_flag=True, help="Load every exchange's markets from the exchange now.")
 def similar_command(exchanges: tuple[str, ...], top: int | None, lookback: str | None, refresh: bool) -> None:
     """Exchanges that list the same pairs: overlap, shared markets' volume trend, outlier prices."""
-    from ..collector.cycle import build_sources
-    from ..collector.listings import refresh_listings
-    from ..insights import similar
-    from ..sources.exchange import CcxtSource
+    from .collector.cycle import build_sources
+    from .collector.listings import refresh_listings
+    from .insights import similar
+    from .sources.exchange import CcxtSource
 
-    app = current_app._get_current_object()
+    app = current_app
     config = app.config
     lookback = lookback or config["SIMILAR_LOOKBACK"]
     try:
-        validate(config)
+        check_app(app)
         window = lookback_window(lookback)
         built = build_sources(config, Path(app.instance_path) / "markets")
     except (ConfigError, ValueError) as error:
@@ -108,7 +109,9 @@ def similar_command(exchanges: tuple[str, ...], top: int | None, lookback: str |
         raise click.UsageError(
             f"{unknown[0]!r} is not a configured exchange; configured: {', '.join(sources)}"
         )
-    reports = refresh_listings(db.session, sources, max_age=float(config["MARKETS_CACHE_TTL"]), force=refresh)
+    reports = refresh_listings(
+        db.session(), sources, max_age=float(config["MARKETS_CACHE_TTL"]), force=refresh
+    )
     click.echo("listings")
     for report in reports:
         click.echo(f"  {_listing_line(report)}")
@@ -116,7 +119,7 @@ def similar_command(exchanges: tuple[str, ...], top: int | None, lookback: str |
         click.echo()
         try:
             result = similar.similar_exchanges(
-                db.session,
+                db.session(),
                 name,
                 window=window,
                 top=top or int(config["SIMILAR_TOP"]),
