@@ -54,20 +54,30 @@ setup(
         # flask export: Parquet files, and uploads to S3 (or LocalStack, MinIO)
         "pyarrow>=15",
         "boto3>=1.34",
+        # accounts: sessions, forms with CSRF, password hashing, log-in limits, security headers
+        "flask-login>=0.6.3",
+        "flask-wtf>=1.2",
+        "argon2-cffi>=23.1",
+        "flask-limiter>=3.8",
+        "flask-talisman>=1.1",
     ],
     extras_require={
         "postgres": ["psycopg[binary]>=3.2"],
+        # RATELIMIT_STORAGE_URI=redis://... (log-in limits shared by every web worker)
+        "redis": ["redis>=5"],
         "test": [
             "pytest>=8",
             "pytest-socket>=0.7",
             "pytest-timeout>=2.3",
             "hypothesis>=6.100",
             "psycopg[binary]>=3.2",
+            "redis>=5",
             "ruff>=0.6",
             # the type checker over cryptocrunch/ (outside views/) and the architecture's import contracts
             "mypy>=1.10",
             "pandas-stubs>=2.2",
             "types-requests>=2.32",
+            "types-WTForms>=3.1",
             "import-linter>=2.3",
             "schemathesis>=4",
             "playwright>=1.45",

@@ -67,6 +67,15 @@ DEFAULTS: dict[str, Any] = {
     # how many one source may have within an hour before its run is flagged (null: never flag).
     "REJECTIONS_KEEP": 1000,
     "REJECTIONS_ALERT": 50,
+    # Accounts (README "Users and security"): who may sign up (open, first: only the first account,
+    # the admin; closed), whether every page and endpoint needs a signed-in user or a token, and the
+    # log-in limits (failed attempts per account and per address; the counts live in
+    # RATELIMIT_STORAGE_URI: memory:// per process, or redis://host:6379 shared by every worker).
+    "SIGNUP": "first",
+    "REQUIRE_LOGIN": False,
+    "LOGIN_LIMIT_ACCOUNT": "5 per minute",
+    "LOGIN_LIMIT_ADDRESS": "20 per minute",
+    "RATELIMIT_STORAGE_URI": "memory://",
 }
 
 

@@ -200,3 +200,53 @@ class Rejection(Base):
     reason: Mapped[str] = mapped_column(Text)
     #: When it was rejected (epoch ms).
     ts: Mapped[int] = mapped_column(BigInteger)
+
+
+class User(Base):
+    """An account. ``email`` is stored lower-cased, so it is unique whatever its case; the password
+    only as its argon2 hash."""
+
+    __tablename__ = "user_account"  # "user" is reserved in PostgreSQL
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created: Mapped[int] = mapped_column(BigInteger)
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    disabled: Mapped[bool] = mapped_column(default=False)
+
+    tokens: Mapped[list[ApiToken]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+    sessions: Mapped[list[LoginSession]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+
+
+class ApiToken(Base):
+    """A bearer token of a user's for the API, kept only as the SHA-256 of its secret (it is shown
+    once, when created). A revoked token is kept, marked, so its use can be told from a typo."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created: Mapped[int] = mapped_column(BigInteger)
+    last_used: Mapped[int | None] = mapped_column(BigInteger)
+    revoked: Mapped[int | None] = mapped_column(BigInteger)
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class LoginSession(Base):
+    """One signed-in browser: the session cookie carries the secret key whose SHA-256 is stored here.
+    Logging out deletes the row, changing the password deletes the others, so a copied cookie stops
+    working then."""
+
+    __tablename__ = "login_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created: Mapped[int] = mapped_column(BigInteger)
+    last_seen: Mapped[int] = mapped_column(BigInteger)

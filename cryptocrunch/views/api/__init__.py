@@ -29,6 +29,15 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
     app.config.setdefault("OPENAPI_SWAGGER_UI_URL", f"{PREFIX}/docs/assets/")
+    # An API token (Authorization: Bearer) works on every endpoint; market data needs none unless
+    # REQUIRE_LOGIN is on, so "no security" is an alternative too.
+    app.config.setdefault(
+        "API_SPEC_OPTIONS",
+        {
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+            "security": [{}, {"bearerAuth": []}] if not app.config["REQUIRE_LOGIN"] else [{"bearerAuth": []}],
+        },
+    )
     api.init_app(app)
     api.register_converter(PairConverter, pair_schema)
     api.register_blueprint(bp)

@@ -1,0 +1,225 @@
+"""``/signup``, ``/login``, ``/logout`` and ``/account`` (password, API tokens, deleting the account).
+
+Log-in and sign-up answer the same whether an email has an account or not, and take as long
+(the password is hashed or checked either way), so the pages cannot be used to find accounts.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_limiter import RateLimitExceeded
+from flask_login import current_user, login_required, logout_user
+
+from ..clock import now_ms
+from ..db import db
+from ..storage import users
+from .accounts import SignedIn, normalize_email, sign_in, sign_out
+from .extensions import limiter
+from .forms import ActionForm, DeleteForm, LoginForm, PasswordForm, SignupForm, TokenForm
+from .keys import digest, new_token
+from .passwords import check_password, hash_password, needs_rehash
+
+bp = Blueprint("auth", __name__)
+
+WRONG = "Wrong email or password."
+
+
+def _me() -> SignedIn:
+    return cast(SignedIn, current_user._get_current_object())
+
+
+def _failed(_response: object) -> bool:
+    """Only failed log-ins count towards the limits."""
+    return bool(g.get("login_failed"))
+
+
+def _account_key() -> str:
+    return "login:" + normalize_email(request.form.get("email", ""))
+
+
+def _safe_next(target: str | None) -> str:
+    """Where to go after signing in: a path of this site, never another host."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("pages.dashboard")
+
+
+def signup_open() -> bool:
+    """Whether /signup takes a new account now (SIGNUP: open, first, closed)."""
+    mode = current_app.config["SIGNUP"]
+    return mode == "open" or (mode == "first" and users.count_users(db.session()) == 0)
+
+
+@bp.errorhandler(RateLimitExceeded)
+def too_many(error: RateLimitExceeded) -> ResponseReturnValue:
+    form = LoginForm() if request.endpoint == "auth.login" else SignupForm()
+    message = (
+        f"Too many failed attempts for this account or from this address ({error.description}): "
+        "wait a minute, then try again."
+    )
+    template = "login.html" if request.endpoint == "auth.login" else "signup.html"
+    return render_template(template, form=form, error=message, closed=False), 429
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_ADDRESS"], methods=["POST"])
+def signup() -> ResponseReturnValue:
+    """A new account (the first one is the admin)."""
+    if not signup_open():
+        return render_template("signup.html", closed=True, form=None), 403
+    form = SignupForm()
+    if form.validate_on_submit():
+        session = db.session()
+        email = normalize_email(form.email.data or "")
+        password_hash = hash_password(form.password.data or "")  # hashed even for a taken email: same time
+        if users.find_user(session, email) is None:
+            first = users.count_users(session) == 0
+            users.add_user(session, email, password_hash, is_admin=first, now=now_ms())
+            session.commit()
+        flash("If that email had no account, it has one now: log in with it.")
+        return redirect(url_for("auth.login"))
+    return render_template("signup.html", form=form, closed=False), 400 if form.errors else 200
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_ADDRESS"], methods=["POST"], deduct_when=_failed)
+@limiter.limit(
+    lambda: current_app.config["LOGIN_LIMIT_ACCOUNT"],
+    key_func=_account_key,
+    methods=["POST"],
+    deduct_when=_failed,
+    scope="login-account",
+)
+def login() -> ResponseReturnValue:
+    """Sign in with email and password."""
+    form = LoginForm()
+    if form.validate_on_submit():
+        session = db.session()
+        user = users.find_user(session, normalize_email(form.email.data or ""))
+        password = form.password.data or ""
+        if not check_password(user.password_hash if user else None, password) or user is None:
+            g.login_failed = True
+            return render_template("login.html", form=form, error=WRONG)
+        if user.disabled:
+            g.login_failed = True
+            return render_template("login.html", form=form, error="This account is disabled.")
+        if needs_rehash(user.password_hash):
+            user.password_hash = hash_password(password)
+        sign_in(session, user)
+        return redirect(_safe_next(request.args.get("next")))
+    return render_template("login.html", form=form, error=None), 400 if form.errors else 200
+
+
+@bp.post("/logout")
+def logout() -> ResponseReturnValue:
+    """Sign this browser out (its session ends on the server too)."""
+    if ActionForm().validate_on_submit() and current_user.is_authenticated:
+        sign_out(db.session(), _me())
+    return redirect(url_for("pages.dashboard"))
+
+
+def _account_page(status: int = 200, new_token: str | None = None, **forms: object) -> ResponseReturnValue:
+    me = _me()
+    return (
+        render_template(
+            "account.html",
+            me=me,
+            tokens=users.user_tokens(db.session(), me.id),
+            new_token=new_token,
+            password_form=forms.get("password_form") or PasswordForm(formdata=None),
+            token_form=forms.get("token_form") or TokenForm(formdata=None),
+            delete_form=forms.get("delete_form") or DeleteForm(formdata=None),
+            action_form=ActionForm(),
+        ),
+        status,
+    )
+
+
+@bp.get("/account")
+@login_required
+def account() -> ResponseReturnValue:
+    """The signed-in user's account: password, API tokens, deleting it."""
+    return _account_page()
+
+
+@bp.post("/account/password")
+@login_required
+def change_password() -> ResponseReturnValue:
+    """A new password; every other session of the account ends."""
+    form = PasswordForm()
+    me = _me()
+    if not form.validate_on_submit():
+        return _account_page(400, password_form=form)
+    if not check_password(me.user.password_hash, form.current.data or ""):
+        form.current.errors = ["That is not the current password."]
+        return _account_page(400, password_form=form)
+    session = db.session()
+    me.user.password_hash = hash_password(form.password.data or "")
+    keep = digest(me.session_key) if me.session_key else None
+    ended = users.end_other_sessions(session, me.id, keep)
+    session.commit()
+    flash(f"Password changed; {ended} other session{'s' if ended != 1 else ''} signed out.")
+    return redirect(url_for("auth.account"))
+
+
+@bp.post("/account/tokens")
+@login_required
+def create_token() -> ResponseReturnValue:
+    """A new API token, shown once."""
+    form = TokenForm()
+    if not form.validate_on_submit():
+        return _account_page(400, token_form=form)
+    secret = new_token()
+    session = db.session()
+    users.add_token(session, _me().id, (form.name.data or "").strip(), digest(secret), now_ms())
+    session.commit()
+    return _account_page(201, new_token=secret)
+
+
+@bp.post("/account/tokens/<int:token_id>/revoke")
+@login_required
+def revoke_token(token_id: int) -> ResponseReturnValue:
+    """Revoke one of the user's tokens (another user's id is not found)."""
+    if not ActionForm().validate_on_submit():
+        abort(400, description="The form expired: reload the page and try again.")
+    session = db.session()
+    token = users.user_token(session, _me().id, token_id)
+    if token is None:
+        abort(404, description="No such token.")
+    if token.revoked is None:
+        token.revoked = now_ms()
+        session.commit()
+    flash(f"Token {token.name!r} revoked.")
+    return redirect(url_for("auth.account"))
+
+
+@bp.post("/account/delete")
+@login_required
+def delete_account() -> ResponseReturnValue:
+    """Delete the account and everything it owns, after the password."""
+    form = DeleteForm()
+    me = _me()
+    if not form.validate_on_submit():
+        return _account_page(400, delete_form=form)
+    if not check_password(me.user.password_hash, form.password.data or ""):
+        form.password.errors = ["That is not the password."]
+        return _account_page(400, delete_form=form)
+    session = db.session()
+    users.delete_user(session, me.user)
+    session.commit()
+    logout_user()
+    flash("Your account and everything it owned are deleted.")
+    return redirect(url_for("pages.dashboard"))
