@@ -250,3 +250,17 @@ class LoginSession(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created: Mapped[int] = mapped_column(BigInteger)
     last_seen: Mapped[int] = mapped_column(BigInteger)
+
+
+class Channel(Base):
+    """Where a user's alerts go: an Apprise URL (email, SMS, webhook, ntfy, Telegram, ...). URLs hold
+    secrets, so only their Fernet-encrypted form is stored, beside Apprise's privacy form for display."""
+
+    __tablename__ = "channel"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    url_encrypted: Mapped[str] = mapped_column(Text)
+    url_display: Mapped[str] = mapped_column(Text)
+    created: Mapped[int] = mapped_column(BigInteger)

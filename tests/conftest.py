@@ -6,7 +6,7 @@ import os
 import sys
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -113,3 +113,15 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_app(fake, tmp_path, database_url):
+    """Apps on the test database with extra settings (a fresh schema each)."""
+    with ExitStack() as stack:
+
+        def make(**settings):
+            config = {**fake_config(fake, tmp_path / "instance", database_url), **settings}
+            return stack.enter_context(running_app(config))
+
+        yield make

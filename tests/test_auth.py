@@ -4,7 +4,6 @@ isolation between users, log-in throttling, cookies, headers, REQUIRE_LOGIN, the
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import stat
@@ -13,29 +12,16 @@ import time
 
 import pytest
 import sqlalchemy as sa
-from conftest import need, running_app
-from helpers import fake_config
+from conftest import need
 
 from cryptocrunch import create_app
 from cryptocrunch.auth.passwords import check_password, hash_password
 from cryptocrunch.config import ConfigError
 from cryptocrunch.db import db, init_db
-from cryptocrunch.models import ApiToken, LoginSession, User
+from cryptocrunch.models import ApiToken, Channel, LoginSession, User
 
 PASSWORD = "correct horse battery"
 OTHER = "another long password"
-
-
-@pytest.fixture
-def make_app(fake, tmp_path, database_url):
-    """Apps on the test database with extra settings (a fresh schema each)."""
-    with contextlib.ExitStack() as stack:
-
-        def make(**settings):
-            config = {**fake_config(fake, tmp_path / "instance", database_url), **settings}
-            return stack.enter_context(running_app(config))
-
-        yield make
 
 
 def csrf(html: str) -> str:
@@ -511,7 +497,7 @@ def test_init_db_adds_the_account_tables_to_an_existing_database_and_keeps_its_d
     app = make_app()
     signed_up(app, "a@example.org")
     with app.app_context():
-        for model in (LoginSession, ApiToken, User):
+        for model in (Channel, LoginSession, ApiToken, User):
             model.__table__.drop(db.engine)
         assert not sa.inspect(db.engine).has_table("user_account")
         init_db()

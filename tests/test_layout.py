@@ -10,7 +10,7 @@ import ccxt
 
 from cryptocrunch.config import ccxt_exchange_ids
 
-HEAVY = ("ccxt", "pandas", "numpy", "pyarrow", "boto3", "requests", "backoff")
+HEAVY = ("ccxt", "pandas", "numpy", "pyarrow", "boto3", "requests", "backoff", "apprise")
 
 
 def test_the_settings_know_every_ccxt_exchange_without_importing_ccxt():

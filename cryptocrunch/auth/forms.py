@@ -55,6 +55,16 @@ class TokenForm(FlaskForm):
     name = StringField("Token name", validators=[InputRequired(), Length(max=100)])
 
 
+class ChannelForm(FlaskForm):
+    name = StringField("Channel name", validators=[InputRequired(), Length(max=100)])
+    url = StringField(
+        "Apprise URL",
+        validators=[InputRequired(), Length(max=2000)],
+        description="mailto://, json://, sns://, ntfy://, tgram://, slack://, discord://, ...",
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
+    )
+
+
 class DeleteForm(FlaskForm):
     password = PasswordField("Password", validators=_PASSWORD, render_kw={"autocomplete": "current-password"})
     sure = BooleanField(

@@ -25,10 +25,11 @@ from flask_login import current_user, login_required, logout_user
 
 from ..clock import now_ms
 from ..db import db
+from ..models import Channel
 from ..storage import users
 from .accounts import SignedIn, normalize_email, sign_in, sign_out
 from .extensions import limiter
-from .forms import ActionForm, DeleteForm, LoginForm, PasswordForm, SignupForm, TokenForm
+from .forms import ActionForm, ChannelForm, DeleteForm, LoginForm, PasswordForm, SignupForm, TokenForm
 from .keys import digest, new_token
 from .passwords import check_password, hash_password, needs_rehash
 
@@ -132,12 +133,16 @@ def logout() -> ResponseReturnValue:
 
 
 def _account_page(status: int = 200, new_token: str | None = None, **forms: object) -> ResponseReturnValue:
+    from ..storage import channels
+
     me = _me()
     return (
         render_template(
             "account.html",
             me=me,
             tokens=users.user_tokens(db.session(), me.id),
+            channels=channels.user_channels(db.session(), me.id),
+            channel_form=forms.get("channel_form") or ChannelForm(formdata=None),
             new_token=new_token,
             password_form=forms.get("password_form") or PasswordForm(formdata=None),
             token_form=forms.get("token_form") or TokenForm(formdata=None),
@@ -223,3 +228,62 @@ def delete_account() -> ResponseReturnValue:
     logout_user()
     flash("Your account and everything it owned are deleted.")
     return redirect(url_for("pages.dashboard"))
+
+
+@bp.post("/account/channels")
+@login_required
+def add_channel() -> ResponseReturnValue:
+    """A new notification channel (an Apprise URL, stored encrypted)."""
+    from ..alerts.channels import ChannelError, create
+
+    form = ChannelForm()
+    if not form.validate_on_submit():
+        return _account_page(400, channel_form=form)
+    session = db.session()
+    try:
+        create(session, current_app.config["SECRET_KEY"], _me().id, form.name.data or "", form.url.data or "")
+    except ChannelError as error:
+        form.url.errors = [str(error).removeprefix("url: ")]
+        return _account_page(400, channel_form=form)
+    session.commit()
+    flash(f"Channel {form.name.data!r} added: send it a test.")
+    return redirect(url_for("auth.account"))
+
+
+def _own_channel(channel_id: int) -> Channel:
+    from ..storage import channels
+
+    if not ActionForm().validate_on_submit():
+        abort(400, description="The form expired: reload the page and try again.")
+    channel = channels.user_channel(db.session(), _me().id, channel_id)
+    if channel is None:
+        abort(404, description="No such channel.")
+    return channel
+
+
+@bp.post("/account/channels/<int:channel_id>/test")
+@login_required
+def test_channel(channel_id: int) -> ResponseReturnValue:
+    """Send the test message to one of the user's channels and say whether it arrived."""
+    from ..alerts.channels import send_test
+
+    channel = _own_channel(channel_id)
+    delivery = send_test(current_app.config["SECRET_KEY"], channel)
+    if delivery.delivered:
+        flash(f"Test sent to {channel.name!r}: delivered.")
+    else:
+        flash(f"Test to {channel.name!r} NOT delivered: {delivery.error}")
+    return redirect(url_for("auth.account"))
+
+
+@bp.post("/account/channels/<int:channel_id>/delete")
+@login_required
+def delete_channel(channel_id: int) -> ResponseReturnValue:
+    """Delete one of the user's channels."""
+    from ..storage import channels
+
+    channel = _own_channel(channel_id)
+    channels.delete_channel(db.session(), channel)
+    db.session.commit()
+    flash(f"Channel {channel.name!r} deleted.")
+    return redirect(url_for("auth.account"))

@@ -45,11 +45,11 @@ class CryptoApi(Api):
         data = getattr(error, "data", None) or {}
         message = data.get("message") or error.description
         messages = data.get("messages")
-        if messages:  # webargs validation: name each bad parameter
+        if messages:  # webargs validation: name each bad parameter (or the body, when it is not JSON)
             details = [
                 f"{name}: {' '.join(map(str, errs))}"
-                for loc in messages.values()
-                for name, errs in loc.items()
+                for location, found in messages.items()
+                for name, errs in (found.items() if isinstance(found, dict) else [(location, found)])
             ]
             message = "; ".join(details)
         response = current_app.json.response({"error": {"status": error.code, "message": message}})
@@ -168,7 +168,7 @@ def _finish(response: Response) -> Response:
 @bp.before_request
 def from_cache() -> Response | None:
     """Answer a GET from the cache when nothing changed since it was computed."""
-    if request.method != "GET":
+    if request.method != "GET" or request.blueprint in UNCACHED:
         return None
     g.cache_key = (
         request.full_path,
@@ -197,7 +197,14 @@ def to_cache(response: Response) -> Response:
     return response
 
 
-def child(name: str, description: str) -> Blueprint:
+#: Resources answered afresh every time: what a user owns is cheap to read, changes without
+#: bumping the data version, and must never be served from another user's cached answer.
+UNCACHED: set[str] = set()
+
+
+def child(name: str, description: str, cached: bool = True) -> Blueprint:
     """The blueprint of one resource, registered under ``bp`` (its /api/v1 prefix, error envelope
-    and cache) by ``views.api.init_app``."""
+    and, unless ``cached`` is false, the response cache) by ``views.api.init_app``."""
+    if not cached:
+        UNCACHED.add(f"{bp.name}.{name}")
     return Blueprint(name, __name__, description=description)
