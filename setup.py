@@ -60,6 +60,10 @@ setup(
         "argon2-cffi>=23.1",
         "flask-limiter>=3.8",
         "flask-talisman>=1.1",
+        # notification channels: Apprise sends (2.x: notify() returns a result object), Fernet
+        # encrypts the channel URLs at rest
+        "apprise>=2.2,<3",
+        "cryptography>=42",
     ],
     extras_require={
         "postgres": ["psycopg[binary]>=3.2"],
@@ -83,6 +87,8 @@ setup(
             "playwright>=1.45",
             # a real S3 endpoint on 127.0.0.1 for the export tests
             "moto[server]>=5.0",
+            # a real SMTP server on 127.0.0.1 for the notification tests
+            "aiosmtpd>=1.4",
         ],
         # bench/: DuckDB is a baseline of bench/stats.py; gunicorn serves bench/api.py (which also needs wrk)
         "bench": ["duckdb>=1.0", "gunicorn>=22"],

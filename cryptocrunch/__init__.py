@@ -38,13 +38,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     validate(app.config)
     os.makedirs(app.instance_path, exist_ok=True)
 
-    from . import assets, auth, cli, db, views
+    from . import alerts, assets, auth, cli, db, views
     from .collector import bp as collector_bp
     from .exports import command as exports
     from .views import api, pages
 
     db.init_app(app)
     auth.init_app(app)
+    alerts.init_app(app)
     exports.init_app(app)
     assets.init_app(app)
     app.url_map.converters["pair"] = views.PairConverter

@@ -76,6 +76,13 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_LIMIT_ACCOUNT": "5 per minute",
     "LOGIN_LIMIT_ADDRESS": "20 per minute",
     "RATELIMIT_STORAGE_URI": "memory://",
+    # Notifications (README "Notification channels and the outbox"): tries per delivery, the first
+    # retry's wait (doubling), how long a one-shot `flask collect` or `flask notify` waits for the
+    # sends, and how many failed collect cycles in a row make a system event.
+    "NOTIFY_MAX_TRIES": 5,
+    "NOTIFY_RETRY_BASE": 30,
+    "NOTIFY_TIMEOUT": 30,
+    "NOTIFY_FAILURES_IN_ROW": 3,
 }
 
 

@@ -7,6 +7,7 @@ from blinker import Namespace
 
 _events = Namespace()
 
-#: Sent by ``flask collect`` after each cycle, with ``session``; each receiver returns the lines to
-#: print (exports run here when EXPORTS lists any).
+#: Sent by ``flask collect`` after each cycle, with ``session`` and ``every`` (its --every, None for
+#: one cycle); each receiver returns the lines to print (exports run here when EXPORTS lists any;
+#: system events are recorded and delivered).
 collect_finished = _events.signal("collect-finished")

@@ -264,3 +264,42 @@ class Channel(Base):
     url_encrypted: Mapped[str] = mapped_column(Text)
     url_display: Mapped[str] = mapped_column(Text)
     created: Mapped[int] = mapped_column(BigInteger)
+    #: an admin's channel that also gets the operator's system events (a source failing, flagged)
+    system_events: Mapped[bool] = mapped_column(default=False)
+
+
+class AlertEvent(Base):
+    """Something that happened and was worth telling someone: kept as history, with a delivery row
+    per channel it goes to. ``kind`` is ``system`` (a source failing or flagged) for now."""
+
+    __tablename__ = "alert_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    #: when it happened (the run or tick time), and when the event was recorded
+    ts: Mapped[int] = mapped_column(BigInteger)
+    created: Mapped[int] = mapped_column(BigInteger)
+    title: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text)
+
+
+class Delivery(Base):
+    """The outbox: one event to one channel, until the channel took it or the tries ran out. The
+    (event, channel) key makes a second delivery row for the same pair impossible."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        UniqueConstraint("event_id", "channel_id"),
+        Index("ix_delivery_due", "status", "next_try"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("alert_event.id", ondelete="CASCADE"))
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channel.id", ondelete="CASCADE"), index=True)
+    #: pending, sent or failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    tries: Mapped[int] = mapped_column(default=0)
+    next_try: Mapped[int] = mapped_column(BigInteger)
+    sent: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)

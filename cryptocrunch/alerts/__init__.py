@@ -1,2 +1,92 @@
-"""Alerts: notification channels (Apprise URLs, encrypted at rest) and sending to them. Rule
-evaluation after each write and the durable outbox come next (README "Alerts")."""
+"""Alerts: notification channels (Apprise URLs, encrypted at rest), the outbox that delivers events
+to them, and the operator's system events. Rule evaluation after each write comes next (README
+"Notification channels and the outbox")."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+from sqlalchemy.orm import Session
+
+from .. import events
+from ..config import ConfigError, add_check
+from ..db import db
+
+POLL_SECONDS = 2.0
+
+
+def check_settings(config: Mapping[str, Any]) -> None:
+    """Check the NOTIFY_* settings."""
+    for key in ("NOTIFY_MAX_TRIES", "NOTIFY_FAILURES_IN_ROW"):
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{key} must be a whole number of at least 1, got {value!r}")
+    for key in ("NOTIFY_RETRY_BASE", "NOTIFY_TIMEOUT"):
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ConfigError(f"{key} must be a positive number of seconds, got {value!r}")
+
+
+def flush(app: Flask, session: Session) -> str:
+    """Deliver what is due now, within NOTIFY_TIMEOUT; the summary line."""
+    from .outbox import deliver_due
+
+    config = app.config
+    return deliver_due(
+        session,
+        config["SECRET_KEY"],
+        max_tries=int(config["NOTIFY_MAX_TRIES"]),
+        retry_base=float(config["NOTIFY_RETRY_BASE"]),
+        timeout=float(config["NOTIFY_TIMEOUT"]),
+    ).describe()
+
+
+def _deliver_forever(app: Flask, stop: threading.Event) -> None:
+    while not stop.wait(POLL_SECONDS):
+        with app.app_context():
+            try:
+                flush(app, db.session())
+            except Exception:  # the next poll tries again; the collector must go on
+                app.logger.exception("delivering notifications failed")
+            finally:
+                db.session.remove()
+
+
+def _after_collect(app: Flask, session: Session, every: float | None = None) -> list[str]:
+    """After a collect cycle: record the system events it started; a one-shot collect then delivers
+    what is due (bounded by NOTIFY_TIMEOUT), a repeating one leaves that to a delivery thread."""
+    from . import system
+
+    recorded = system.record(session, int(app.config["NOTIFY_FAILURES_IN_ROW"]))
+    lines = (
+        [f"{'notify':<12} {recorded} system event{'s' if recorded != 1 else ''} recorded"] if recorded else []
+    )
+    if every is None:
+        summary = flush(app, session)
+        if recorded or "sent 0  retrying 0  failed 0" not in summary:
+            lines.append(summary)
+    elif "cryptocrunch.delivery" not in app.extensions:
+        stop = threading.Event()
+        thread = threading.Thread(target=_deliver_forever, args=(app, stop), name="notify", daemon=True)
+        app.extensions["cryptocrunch.delivery"] = (thread, stop)
+        thread.start()
+    return lines
+
+
+@click.command("notify")
+@with_appcontext
+def notify_command() -> None:
+    """Deliver every pending notification that is due (within NOTIFY_TIMEOUT)."""
+    click.echo(flush(current_app, db.session()))
+
+
+def init_app(app: Flask) -> None:
+    """The NOTIFY_* checks, system events and delivery after each collect cycle, `flask notify`."""
+    add_check(app, check_settings)
+    events.collect_finished.connect(_after_collect, sender=app)
+    app.cli.add_command(notify_command)

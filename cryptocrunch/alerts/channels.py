@@ -8,7 +8,7 @@ import apprise
 from sqlalchemy.orm import Session
 
 from ..clock import now_ms
-from ..models import Channel
+from ..models import Channel, User
 from ..storage import channels
 from .vault import SealError, seal, unseal
 
@@ -55,11 +55,23 @@ def send(url: str, title: str, body: str) -> Delivery:
     return Delivery(False, "; ".join(reasons) or f"not delivered ({result.status.name.lower()})")
 
 
-def create(session: Session, secret_key: str | bytes, user_id: int, name: str, url: str) -> Channel:
-    """Store a new channel of the user's: the URL checked, encrypted, and kept in privacy form."""
+def create(
+    session: Session,
+    secret_key: str | bytes,
+    user: User,
+    name: str,
+    url: str,
+    system_events: bool = False,
+) -> Channel:
+    """Store a new channel of the user's: the URL checked, encrypted, and kept in privacy form;
+    ``system_events`` (admins only) also sends it the operator's system events."""
+    if system_events and not user.is_admin:
+        raise ChannelError("system_events: only an admin's channels receive system events")
     url = url.strip()
     shown = display_url(url)
-    return channels.add_channel(session, user_id, name.strip(), seal(secret_key, url), shown, now_ms())
+    channel = channels.add_channel(session, user.id, name.strip(), seal(secret_key, url), shown, now_ms())
+    channel.system_events = system_events
+    return channel
 
 
 def send_test(secret_key: str | bytes, channel: Channel) -> Delivery:

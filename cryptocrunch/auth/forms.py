@@ -63,6 +63,7 @@ class ChannelForm(FlaskForm):
         description="mailto://, json://, sns://, ntfy://, tgram://, slack://, discord://, ...",
         render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
+    system_events = BooleanField("Also send the operator's system events here (admins)")
 
 
 class DeleteForm(FlaskForm):

@@ -241,9 +241,17 @@ def add_channel() -> ResponseReturnValue:
         return _account_page(400, channel_form=form)
     session = db.session()
     try:
-        create(session, current_app.config["SECRET_KEY"], _me().id, form.name.data or "", form.url.data or "")
+        create(
+            session,
+            current_app.config["SECRET_KEY"],
+            _me().user,
+            form.name.data or "",
+            form.url.data or "",
+            bool(form.system_events.data),
+        )
     except ChannelError as error:
-        form.url.errors = [str(error).removeprefix("url: ")]
+        field = form.system_events if str(error).startswith("system_events") else form.url
+        field.errors = [str(error).split(": ", 1)[1]]
         return _account_page(400, channel_form=form)
     session.commit()
     flash(f"Channel {form.name.data!r} added: send it a test.")

@@ -109,7 +109,7 @@ def collect_command(
         if caps or app.config["CAPS_EVERY_COLLECT"]:
             top, keep = int(app.config["CAPS_TOP"]), app.config["REJECTIONS_KEEP"]
             click.echo(snapshot_caps(db.session(), caps_source, top, keep))
-        for _receiver, lines in events.collect_finished.send(app, session=db.session()):
+        for _receiver, lines in events.collect_finished.send(app, session=db.session(), every=every):
             for line in lines:
                 click.echo(line)
 

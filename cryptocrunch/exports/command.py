@@ -134,7 +134,7 @@ def export_command(what: str, fmt: str | None, config_file: str | None, **filter
     click.echo(done.describe())
 
 
-def _after_collect(app: Flask, session: Session) -> Iterator[str]:
+def _after_collect(app: Flask, session: Session, every: float | None = None) -> Iterator[str]:
     return run_configured(session, app.config, app.instance_path)
 
 

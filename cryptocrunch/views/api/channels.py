@@ -22,6 +22,9 @@ class ChannelIn(Schema):
         load_only=True,
         metadata={"description": "an Apprise URL: mailto://, json://, sns://, ntfy://, tgram://, ..."},
     )
+    system_events = fields.Bool(
+        load_default=False, metadata={"description": "admins: also send the operator's system events here"}
+    )
 
 
 class ChannelOut(Schema):
@@ -31,6 +34,7 @@ class ChannelOut(Schema):
         required=True, attribute="url_display", metadata={"description": "Apprise's privacy form"}
     )
     created = fields.Int(required=True)
+    system_events = fields.Bool(required=True)
 
 
 class TestOut(Schema):
@@ -67,7 +71,12 @@ def add_channel(data):
 
     try:
         channel = create(
-            db.session(), current_app.config["SECRET_KEY"], current_user.id, data["name"], data["url"]
+            db.session(),
+            current_app.config["SECRET_KEY"],
+            current_user.user,
+            data["name"],
+            data["url"],
+            data["system_events"],
         )
     except ChannelError as error:
         abort(422, message=str(error))
