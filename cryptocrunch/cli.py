@@ -1,6 +1,7 @@
 """Commands that span layers: ``flask similar`` brings the listings up to date through
 ``collector.listings`` (ccxt), then prints what ``insights.similar`` makes of them, as the
-similar-exchanges page does. Like ``create_app``, a composition root: it may import any layer."""
+similar-exchanges page does; ``flask alerts`` manages a user's rules with the API's checks. Like
+``create_app``, a composition root: it may import any layer."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import with_appcontext
+from flask.cli import AppGroup, with_appcontext
 
 from .clock import utc_text
 from .config import ConfigError, check_app
@@ -19,6 +20,7 @@ from .insights.params import lookback_window
 
 if TYPE_CHECKING:
     from .collector.listings import ListingReport
+    from .models import User
 
 
 def _listing_line(report: ListingReport) -> str:
@@ -136,3 +138,119 @@ def similar_command(exchanges: tuple[str, ...], top: int | None, lookback: str |
 def init_app(app: Flask) -> None:
     """Register the terminal views."""
     app.cli.add_command(similar_command)
+    app.cli.add_command(alerts_group)
+
+
+alerts_group = AppGroup("alerts", help="Add, list, pause, resume and delete a user's alert rules.")
+
+
+def _user_of(email: str) -> User:
+    from .auth.accounts import normalize_email
+    from .storage import users
+
+    user = users.find_user(db.session(), normalize_email(email))
+    if user is None:
+        raise click.ClickException(f"no account {normalize_email(email)!r} (flask users list shows them)")
+    return user
+
+
+@alerts_group.command("add")
+@click.option("--user", "email", required=True, help="The account the rule belongs to.")
+@click.option("--pair", required=True, help="BTC/USDT or BTC-USDT.")
+@click.option("--exchange", help="Omit for the cross-exchange median.")
+@click.option("--kind", required=True, help="price, change, move or volatility.")
+@click.option("--op", help="price: above, below, crosses_up, crosses_down; change/move: either, up, down.")
+@click.option("--value", required=True, type=float, help="The level (a price, or a % / volatility).")
+@click.option("--window", help="change, move, volatility: like 1h or 24h.")
+@click.option("--repeat", type=click.Choice(["once", "rearm"]), default="rearm", show_default=True)
+@click.option(
+    "--hysteresis", "hysteresis_pct", type=float, default=0.0, help="% the value must clear to re-arm."
+)
+@click.option("--cooldown", help="Least time between two firings, like 15m.")
+@click.option("--expires", help="ISO 8601 with a time zone, or epoch ms.")
+@click.option(
+    "--channel", "channels", type=int, multiple=True, help="A channel id of the user's (repeatable)."
+)
+@click.option("--note", help="Free text sent with the alert.")
+def alerts_add_command(email: str, **options: Any) -> None:
+    """Add an alert rule for a user (the same checks as POST /api/v1/alerts)."""
+    from .alerts.rules import RuleError, check, store
+    from .clock import now_ms, parse_duration
+    from .insights.params import parse_time
+    from .storage import channels, markets
+
+    user = _user_of(email)
+    session = db.session()
+    try:
+        window = parse_duration(options["window"]) if options["window"] else None
+        cooldown = parse_duration(options["cooldown"]) if options["cooldown"] else None
+        expires = parse_time("expires", options["expires"]) if options["expires"] else None
+        known = {(e, p) for _, e, p in markets.stored_markets(session).itertuples(index=False)}
+        own = {c.id for c in channels.user_channels(session, user.id)}
+        now = now_ms()
+        fields = {**options, "window_ms": window, "cooldown_ms": cooldown, "expires": expires}
+        rule = store(session, user.id, check(fields, known, own, now), now)
+    except (RuleError, ValueError) as error:
+        raise click.UsageError(str(error)) from None
+    session.commit()
+    click.echo(f"added rule {rule.id} for {user.email}")
+
+
+@alerts_group.command("list")
+@click.option("--user", "email", required=True)
+def alerts_list_command(email: str) -> None:
+    """List a user's rules."""
+    from .analysis.alerts import STATES
+    from .storage import alerts
+
+    found = alerts.user_rules(db.session(), _user_of(email).id)
+    if not found:
+        click.echo("no alert rules yet: flask alerts add, or POST /api/v1/alerts")
+        return
+    for r in found:
+        where = r.exchange or "median"
+        state = "paused" if r.paused else STATES[r.state]
+        click.echo(f"{r.id:>5}  {r.pair:<12} {where:<10} {r.kind} {r.op} {r.value:g}  {state}")
+
+
+def _set_paused(email: str, rule_id: int, paused: bool | None) -> None:
+    from .clock import now_ms
+    from .storage import alerts
+
+    rule = alerts.user_rule(db.session(), _user_of(email).id, rule_id)
+    if rule is None:
+        raise click.ClickException(f"{email} has no alert rule {rule_id}")
+    if paused is None:
+        db.session.delete(rule)
+        verb = "deleted"
+    else:
+        if rule.paused and not paused:
+            rule.seen = now_ms()
+        rule.paused = paused
+        verb = "paused" if paused else "resumed"
+    db.session.commit()
+    click.echo(f"{verb} rule {rule_id}")
+
+
+@alerts_group.command("pause")
+@click.option("--user", "email", required=True)
+@click.argument("rule_id", type=int)
+def alerts_pause_command(email: str, rule_id: int) -> None:
+    """Pause a rule."""
+    _set_paused(email, rule_id, True)
+
+
+@alerts_group.command("resume")
+@click.option("--user", "email", required=True)
+@click.argument("rule_id", type=int)
+def alerts_resume_command(email: str, rule_id: int) -> None:
+    """Resume a paused rule from now on."""
+    _set_paused(email, rule_id, False)
+
+
+@alerts_group.command("delete")
+@click.option("--user", "email", required=True)
+@click.argument("rule_id", type=int)
+def alerts_delete_command(email: str, rule_id: int) -> None:
+    """Delete a rule and its events."""
+    _set_paused(email, rule_id, None)

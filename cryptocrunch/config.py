@@ -83,6 +83,8 @@ DEFAULTS: dict[str, Any] = {
     "NOTIFY_RETRY_BASE": 30,
     "NOTIFY_TIMEOUT": 30,
     "NOTIFY_FAILURES_IN_ROW": 3,
+    # At most this many alert notifications per user an hour; past it one summary says so.
+    "ALERTS_MAX_PER_HOUR": 60,
 }
 
 

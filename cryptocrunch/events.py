@@ -11,3 +11,8 @@ _events = Namespace()
 #: one cycle); each receiver returns the lines to print (exports run here when EXPORTS lists any;
 #: system events are recorded and delivered).
 collect_finished = _events.signal("collect-finished")
+
+#: Sent by ``storage.ticks.store_ticks`` (sender: the session) after new ticks and their rollups
+#: are written, with ``spans`` ({market_id: (first ts, last ts)}), in the writer's transaction:
+#: alert rules are evaluated here.
+ticks_stored = _events.signal("ticks-stored")

@@ -268,14 +268,56 @@ class Channel(Base):
     system_events: Mapped[bool] = mapped_column(default=False)
 
 
+class AlertRule(Base):
+    """One user's alert: a market (``exchange`` None: the cross-exchange median of ``pair``), what is
+    watched (``kind``, ``op``, ``value``, ``window_ms``), how it repeats, and its persisted state
+    (``analysis.alerts`` STATES, when it last fired)."""
+
+    __tablename__ = "alert_rule"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    pair: Mapped[str] = mapped_column(String(64))
+    exchange: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    op: Mapped[str] = mapped_column(String(16))
+    value: Mapped[float] = mapped_column(Float)
+    window_ms: Mapped[int | None] = mapped_column(BigInteger)
+    repeat: Mapped[str] = mapped_column(String(8), default="rearm")
+    hysteresis_pct: Mapped[float] = mapped_column(Float, default=0.0)
+    cooldown_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    expires: Mapped[int | None] = mapped_column(BigInteger)
+    note: Mapped[str | None] = mapped_column(Text)
+    paused: Mapped[bool] = mapped_column(default=False)
+    state: Mapped[int] = mapped_column(default=0)
+    last_fired: Mapped[int | None] = mapped_column(BigInteger)
+    #: the newest observation the rule has seen (ts); it looks at nothing older or equal again
+    seen: Mapped[int] = mapped_column(BigInteger)
+    created: Mapped[int] = mapped_column(BigInteger)
+
+    channels: Mapped[list[Channel]] = relationship(secondary="alert_rule_channel")
+
+
+class AlertRuleChannel(Base):
+    """Which channels a rule notifies."""
+
+    __tablename__ = "alert_rule_channel"
+
+    rule_id: Mapped[int] = mapped_column(ForeignKey("alert_rule.id", ondelete="CASCADE"), primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channel.id", ondelete="CASCADE"), primary_key=True)
+
+
 class AlertEvent(Base):
     """Something that happened and was worth telling someone: kept as history, with a delivery row
-    per channel it goes to. ``kind`` is ``system`` (a source failing or flagged) for now."""
+    per channel it goes to. ``kind`` is ``rule`` (a rule fired) or ``system`` (a source failing or
+    flagged)."""
 
     __tablename__ = "alert_event"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("alert_rule.id", ondelete="CASCADE"), index=True)
+    observed: Mapped[float | None] = mapped_column(Float)
     kind: Mapped[str] = mapped_column(String(16))
     #: when it happened (the run or tick time), and when the event was recorded
     ts: Mapped[int] = mapped_column(BigInteger)

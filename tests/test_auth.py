@@ -18,7 +18,16 @@ from cryptocrunch import create_app
 from cryptocrunch.auth.passwords import check_password, hash_password
 from cryptocrunch.config import ConfigError
 from cryptocrunch.db import db, init_db
-from cryptocrunch.models import AlertEvent, ApiToken, Channel, Delivery, LoginSession, User
+from cryptocrunch.models import (
+    AlertEvent,
+    AlertRule,
+    AlertRuleChannel,
+    ApiToken,
+    Channel,
+    Delivery,
+    LoginSession,
+    User,
+)
 
 PASSWORD = "correct horse battery"
 OTHER = "another long password"
@@ -497,8 +506,9 @@ def test_init_db_adds_the_account_tables_to_an_existing_database_and_keeps_its_d
     app = make_app()
     signed_up(app, "a@example.org")
     with app.app_context():
-        accounts = [User, ApiToken, LoginSession, Channel, AlertEvent, Delivery]  # and what hangs off them
-        db.metadata.drop_all(db.engine, tables=[m.__table__ for m in accounts])  # in dependency order
+        accounts = [User, ApiToken, LoginSession, Channel, AlertRule, AlertRuleChannel, AlertEvent, Delivery]
+        # the account tables and what hangs off them, in dependency order
+        db.metadata.drop_all(db.engine, tables=[m.__table__ for m in accounts])
         assert not sa.inspect(db.engine).has_table("user_account")
         init_db()
         assert sa.inspect(db.engine).has_table("user_account")

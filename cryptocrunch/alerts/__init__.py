@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import click
-from flask import Flask, current_app
+from flask import Flask, current_app, has_app_context
 from flask.cli import with_appcontext
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,7 @@ POLL_SECONDS = 2.0
 
 def check_settings(config: Mapping[str, Any]) -> None:
     """Check the NOTIFY_* settings."""
-    for key in ("NOTIFY_MAX_TRIES", "NOTIFY_FAILURES_IN_ROW"):
+    for key in ("NOTIFY_MAX_TRIES", "NOTIFY_FAILURES_IN_ROW", "ALERTS_MAX_PER_HOUR"):
         value = config[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{key} must be a whole number of at least 1, got {value!r}")
@@ -85,8 +85,19 @@ def notify_command() -> None:
     click.echo(flush(current_app, db.session()))
 
 
+def _after_ticks(session: Session, spans: dict[int, tuple[int, int]]) -> None:
+    """Evaluate the alert rules on the markets just written (in the writer's transaction)."""
+    if not has_app_context():
+        return
+    from .rules import evaluate
+
+    evaluate(session, list(spans), int(current_app.config["ALERTS_MAX_PER_HOUR"]))
+
+
 def init_app(app: Flask) -> None:
-    """The NOTIFY_* checks, system events and delivery after each collect cycle, `flask notify`."""
+    """The NOTIFY_* checks, rule evaluation after each write of ticks, system events and delivery
+    after each collect cycle, `flask notify`."""
     add_check(app, check_settings)
+    events.ticks_stored.connect(_after_ticks)
     events.collect_finished.connect(_after_collect, sender=app)
     app.cli.add_command(notify_command)

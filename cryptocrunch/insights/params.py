@@ -34,7 +34,7 @@ def minute_now() -> int:
     return now_ms() // 60_000 * 60_000
 
 
-def _parse_time(name: str, value: str) -> int:
+def parse_time(name: str, value: str) -> int:
     if re.fullmatch(r"-?\d+", value.strip()):
         return int(value)
     try:
@@ -60,8 +60,8 @@ def resolve_window(window: str | None, start: str | None, end: str | None, now: 
         return Window(0 if length is None else now - length, OPEN_END, name)
     if window is not None:
         raise BadRequest("give either window or start/end, not both")
-    lo = _parse_time("start", start) if start is not None else 0
-    hi = _parse_time("end", end) + 1 if end is not None else OPEN_END
+    lo = parse_time("start", start) if start is not None else 0
+    hi = parse_time("end", end) + 1 if end is not None else OPEN_END
     if lo >= hi:
         raise BadRequest(f"start ({start}) must be before end ({end})")
     if start is not None and end is not None and hi - lo > MAX_RANGE_MS:

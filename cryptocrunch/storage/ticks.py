@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from .. import events
 from ..analysis import stats
 from ..clock import DAY, HOUR, WEEK
 from ..models import Exchange, Market, Rollup, Tick
@@ -48,6 +49,7 @@ def store_ticks(session: Session, ticks: Sequence[TickValue]) -> Stored:
             spans[market_id] = (min(low, ts), max(high, ts))
         refresh_rollups(session, spans)
         bump_version(session)
+        events.ticks_stored.send(session, spans=spans)
     return result
 
 

@@ -1,0 +1,183 @@
+"""A signed-in user's alert rules and their events. Another user's rule id answers 404."""
+
+from __future__ import annotations
+
+from flask_login import current_user, login_required
+from flask_smorest import abort
+from marshmallow import Schema, fields, validate
+
+from ...db import db
+from .common import child
+
+bp = child("alerts", "Your alert rules and their events (sign in or send an API token)", cached=False)
+
+
+def _state_name(state):
+    from ...analysis.alerts import STATES  # numpy: loaded with the first rule, not at start-up
+
+    return STATES[state]
+
+
+class RuleIn(Schema):
+    pair = fields.Str(required=True, metadata={"example": "BTC/USDT"})
+    exchange = fields.Str(load_default=None, metadata={"description": "omitted: the cross-exchange median"})
+    kind = fields.Str(required=True, metadata={"description": "price, change, move or volatility"})
+    op = fields.Str(load_default=None)
+    value = fields.Float(required=True)
+    window = fields.Str(
+        load_default=None, metadata={"description": "change, move, volatility: like 1h or 24h"}
+    )
+    repeat = fields.Str(load_default="rearm", validate=validate.OneOf(["once", "rearm"]))
+    hysteresis_pct = fields.Float(load_default=0.0)
+    cooldown = fields.Str(load_default=None, metadata={"description": "least time between firings, like 15m"})
+    expires = fields.Str(
+        load_default=None, metadata={"description": "ISO 8601 with a time zone, or epoch ms"}
+    )
+    channels = fields.List(fields.Int(), load_default=list)
+    note = fields.Str(load_default=None, validate=validate.Length(max=2000))
+
+
+class RuleOut(Schema):
+    id = fields.Int(required=True)
+    pair = fields.Str(required=True)
+    exchange = fields.Str(allow_none=True, required=True)
+    kind = fields.Str(required=True)
+    op = fields.Str(required=True)
+    value = fields.Float(required=True)
+    window_ms = fields.Int(allow_none=True, required=True)
+    repeat = fields.Str(required=True)
+    hysteresis_pct = fields.Float(required=True)
+    cooldown_ms = fields.Int(required=True)
+    expires = fields.Int(allow_none=True, required=True)
+    note = fields.Str(allow_none=True, required=True)
+    paused = fields.Bool(required=True)
+    state = fields.Function(lambda rule: _state_name(rule.state), required=True)
+    last_fired = fields.Int(allow_none=True, required=True)
+    channels = fields.Function(lambda rule: [c.id for c in rule.channels], required=True)
+    created = fields.Int(required=True)
+
+
+class EventOut(Schema):
+    id = fields.Int(required=True)
+    ts = fields.Int(required=True, metadata={"description": "the observation's time"})
+    observed = fields.Float(allow_none=True, required=True)
+    title = fields.Str(required=True)
+    message = fields.Str(required=True)
+    created = fields.Int(required=True)
+
+
+def _own(rule_id):
+    from ...storage import alerts
+
+    rule = alerts.user_rule(db.session(), current_user.id, rule_id)
+    if rule is None:
+        abort(404, message=f"no alert rule {rule_id}")
+    return rule
+
+
+def _ms(name, text):
+    from ...clock import parse_duration
+
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        abort(422, message=f"{name}: {error}")
+
+
+@bp.post("/alerts")
+@login_required
+@bp.arguments(RuleIn)
+@bp.response(201, RuleOut)
+def add_rule(data):
+    """Add an alert rule (README "Alerts": kinds, ops, semantics)."""
+    from ...alerts.rules import RuleError, check, store
+    from ...clock import now_ms
+    from ...errors import BadRequest
+    from ...insights.params import parse_time
+    from ...storage import channels, markets
+
+    session = db.session()
+    try:
+        expires = parse_time("expires", data["expires"]) if data["expires"] else None
+    except BadRequest as error:
+        abort(422, message=str(error))
+    known = {(e, p) for _, e, p in markets.stored_markets(session).itertuples(index=False)}
+    own = {c.id for c in channels.user_channels(session, current_user.id)}
+    fields_ = {
+        **data,
+        "window_ms": _ms("window", data["window"]),
+        "cooldown_ms": _ms("cooldown", data["cooldown"]),
+    }
+    fields_["expires"] = expires
+    now = now_ms()
+    try:
+        checked = check(fields_, known, own, now)
+    except RuleError as error:
+        abort(422, message=str(error))
+    rule = store(session, current_user.id, checked, now)
+    session.commit()
+    return rule
+
+
+@bp.get("/alerts")
+@login_required
+@bp.response(200, RuleOut(many=True))
+def list_rules():
+    """Your alert rules, oldest first."""
+    from ...storage import alerts
+
+    return alerts.user_rules(db.session(), current_user.id)
+
+
+@bp.get("/alerts/<int:rule_id>")
+@login_required
+@bp.response(200, RuleOut)
+def get_rule(rule_id):
+    """One of your alert rules."""
+    return _own(rule_id)
+
+
+@bp.post("/alerts/<int:rule_id>/pause")
+@login_required
+@bp.response(200, RuleOut)
+def pause_rule(rule_id):
+    """Pause a rule: it sees nothing until resumed (ticks in between are skipped, not caught up)."""
+    rule = _own(rule_id)
+    rule.paused = True
+    db.session.commit()
+    return rule
+
+
+@bp.post("/alerts/<int:rule_id>/resume")
+@login_required
+@bp.response(200, RuleOut)
+def resume_rule(rule_id):
+    """Resume a paused rule from now on."""
+    from ...clock import now_ms
+
+    rule = _own(rule_id)
+    if rule.paused:
+        rule.paused, rule.seen = False, now_ms()
+        db.session.commit()
+    return rule
+
+
+@bp.delete("/alerts/<int:rule_id>")
+@login_required
+@bp.response(204)
+def delete_rule(rule_id):
+    """Delete a rule and its events."""
+    db.session.delete(_own(rule_id))
+    db.session.commit()
+
+
+@bp.get("/alerts/<int:rule_id>/events")
+@login_required
+@bp.response(200, EventOut(many=True))
+def rule_events(rule_id):
+    """A rule's events (its firings), newest first."""
+    from ...storage import alerts
+
+    return alerts.rule_events(db.session(), _own(rule_id).id)

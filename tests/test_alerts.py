@@ -1,0 +1,271 @@
+"""Alert rules end to end: prices set on the fake exchange, `flask collect` stores them, the rules
+are evaluated in the same transaction, events are delivered through real Apprise to a webhook on
+127.0.0.1; crossing, re-arming with hysteresis, once, cooldown, the cross-exchange median, an
+evaluator that was down catching up with exactly one event, a restart firing nothing again,
+validation, isolation; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from test_auth import bearer, create_token, login, signed_up, stored
+from test_channels import webhook  # noqa: F401 (fixture)
+
+from cryptocrunch import events
+from cryptocrunch.models import AlertEvent, AlertRule
+
+
+def account(app, email, host=None):
+    """A user with a token (and a webhook channel when ``host``): (headers, channel id or None)."""
+    signed_up(app, email)
+    web = app.test_client()
+    login(web, email)
+    auth = bearer(create_token(web))
+    channel = None
+    if host:
+        made = app.test_client().post(
+            "/api/v1/channels", json={"name": "hook", "url": f"json://{host}/{email}"}, headers=auth
+        )
+        channel = made.json["id"]
+    return auth, channel
+
+
+def collect(app, fake, price, pair="BTC/USDT", exchange="binance"):
+    fake.set_ticker(exchange, pair, price)
+    result = app.test_cli_runner().invoke(args=["collect", "--exchange", exchange])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def rule(app, auth, **fields):
+    response = app.test_client().post("/api/v1/alerts", json=fields, headers=auth)
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def test_a_price_rule_fires_re_arms_with_hysteresis_and_is_delivered(make_app, fake, webhook):  # noqa: F811
+    app = make_app()
+    host, bodies = webhook
+    auth, channel = account(app, "a@example.org", host)
+    collect(app, fake, 100)  # the pair must be collected before a rule can watch it
+    made = rule(
+        app,
+        auth,
+        pair="BTC/USDT",
+        exchange="binance",
+        kind="price",
+        op="above",
+        value=105,
+        hysteresis_pct=1,
+        channels=[channel],
+        note="take profit",
+    )
+    assert (made["state"], made["channels"]) == ("armed", [channel])
+
+    collect(app, fake, 104)
+    assert bodies == []
+    output = collect(app, fake, 106)
+    assert "notify       sent 1" in output
+    [sent] = bodies
+    assert sent["title"] == "cryptocrunch alert: BTC/USDT price above"
+    assert (
+        "BTC/USDT on binance: price 106 is above 105" in sent["message"] and "take profit" in sent["message"]
+    )
+    collect(app, fake, 107)  # still above: fired, not again
+    collect(app, fake, 104.5)  # below 105 but not by 1 %: not re-armed
+    collect(app, fake, 106)
+    assert len(bodies) == 1
+    collect(app, fake, 103)  # cleared by the hysteresis
+    collect(app, fake, 105.5)
+    assert len(bodies) == 2
+
+    api = app.test_client()
+    history = api.get(f"/api/v1/alerts/{made['id']}/events", headers=auth).json
+    assert [e["observed"] for e in history] == [105.5, 106.0]
+    assert api.get(f"/api/v1/alerts/{made['id']}", headers=auth).json["state"] == "fired"
+
+
+def test_crossing_once_and_cooldown(make_app, fake):
+    app = make_app()
+    auth, _ = account(app, "a@example.org")
+    collect(app, fake, 110)
+    crossing = rule(app, auth, pair="BTC/USDT", exchange="binance", kind="price", op="crosses_up", value=105)
+    once = rule(
+        app, auth, pair="BTC/USDT", exchange="binance", kind="price", op="above", value=105, repeat="once"
+    )
+    cooled = rule(
+        app, auth, pair="BTC/USDT", exchange="binance", kind="price", op="above", value=105, cooldown="1h"
+    )
+    for price in (111, 100, 107, 100, 108):
+        collect(app, fake, price)
+    fired = {
+        r.id: [e.observed for e in stored(app, AlertEvent) if e.rule_id == r.id]
+        for r in stored(app, AlertRule)
+    }
+    assert fired[crossing["id"]] == [107.0, 108.0]  # already above at creation: only real crossings
+    assert fired[once["id"]] == [111.0]
+    assert fired[cooled["id"]] == [111.0]  # re-armed at 100, but within the hour's cooldown
+    states = {r.id: r.state for r in stored(app, AlertRule)}
+    assert states[once["id"]] == 3  # done
+
+
+def test_the_cross_exchange_median(make_app, fake):
+    app = make_app()
+    auth, _ = account(app, "a@example.org")
+    for exchange, price in (("kraken", 100), ("coinbase", 110), ("bitstamp", 111)):
+        collect(app, fake, price, pair="BTC/USD", exchange=exchange)
+    made = rule(app, auth, pair="BTC-USD", kind="price", op="above", value=112)
+    collect(app, fake, 113, pair="BTC/USD", exchange="kraken")  # median of 113, 110, 111: 111
+    assert [e for e in stored(app, AlertEvent) if e.rule_id == made["id"]] == []
+    collect(app, fake, 114, pair="BTC/USD", exchange="coinbase")  # median of 113, 114, 111: 113
+    [event] = [e for e in stored(app, AlertEvent) if e.rule_id == made["id"]]
+    assert event.observed == 113.0
+    assert "BTC/USD on the median of 3 exchanges: price 113" in event.message
+
+
+def test_an_evaluator_that_was_down_catches_up_with_exactly_one_event(make_app, fake):
+    from cryptocrunch.alerts.rules import evaluate
+    from cryptocrunch.db import db
+    from cryptocrunch.models import Market
+
+    app = make_app()
+    auth, _ = account(app, "a@example.org")
+    collect(app, fake, 100)
+    made = rule(app, auth, pair="BTC/USDT", exchange="binance", kind="price", op="crosses_up", value=105)
+    with events.ticks_stored.muted():  # the evaluator is down for four cycles
+        for price in (101, 106, 104, 103):
+            collect(app, fake, price)
+    assert stored(app, AlertEvent) == []
+    with app.app_context():
+        market = db.session.scalar(db.select(Market.id).where(Market.pair == "BTC/USDT"))
+        assert evaluate(db.session(), [market], 60) == 1
+        db.session.commit()
+        assert evaluate(db.session(), [market], 60) == 0  # nothing new: nothing again
+        db.session.commit()
+    [event] = stored(app, AlertEvent)
+    assert event.observed == 106.0
+    assert event.ts < event.created  # the tick's own time, not the catch-up's
+    assert event.rule_id == made["id"]
+    collect(app, fake, 103)  # evaluated live again: still nothing twice
+    assert len(stored(app, AlertEvent)) == 1
+
+
+def test_window_rules_change_and_volatility(make_app, fake):
+    app = make_app()
+    auth, _ = account(app, "a@example.org")
+    for price in (100, 101, 102):
+        collect(app, fake, price)
+    change = rule(
+        app, auth, pair="BTC/USDT", exchange="binance", kind="change", op="up", value=5, window="1h"
+    )
+    collect(app, fake, 104)  # +4 % over the hour
+    assert [e for e in stored(app, AlertEvent) if e.rule_id == change["id"]] == []
+    collect(app, fake, 106)  # +6 %
+    [event] = [e for e in stored(app, AlertEvent) if e.rule_id == change["id"]]
+    assert round(event.observed, 6) == 6.0
+
+
+def test_bad_rules_are_refused_naming_the_field(make_app, fake):
+    app = make_app()
+    auth, _ = account(app, "a@example.org")
+    other, other_channel = account(app, "b@example.org", "127.0.0.1:1")
+    collect(app, fake, 100)
+    base = {"pair": "BTC/USDT", "exchange": "binance", "kind": "price", "op": "above", "value": 1}
+    cases = [
+        ({**base, "pair": "DOGE/EUR"}, "exchange: DOGE/EUR is not collected on binance"),
+        ({**base, "exchange": None, "pair": "DOGE/EUR"}, "pair: no exchange has DOGE/EUR collected"),
+        ({**base, "kind": "weather"}, "kind: one of price, change, move, volatility"),
+        ({**base, "op": "up"}, "op: a price rule takes above, below, crosses_up, crosses_down"),
+        ({**base, "kind": "change", "op": "up"}, "window: a change rule needs one"),
+        ({**base, "window": "1h"}, "window: a price rule takes none"),
+        ({**base, "value": -1}, "value: must be a non-negative number"),
+        ({**base, "channels": [other_channel]}, f"channels: no channel {other_channel} of yours"),
+        ({**base, "cooldown": "soon"}, "cooldown: a duration looks like"),
+        ({**base, "expires": "2020-01-01T00:00:00Z"}, "expires: must be in the future"),
+        ({**base, "repeat": "often"}, "repeat: Must be one of"),
+        ({k: v for k, v in base.items() if k != "value"}, "value: Missing data"),
+    ]
+    api = app.test_client()
+    for body, message in cases:
+        response = api.post("/api/v1/alerts", json=body, headers=auth)
+        assert response.status_code == 422, body
+        assert message in response.json["error"]["message"], (body, response.json)
+    assert stored(app, AlertRule) == []
+    assert other
+
+
+def test_rules_and_events_are_their_owner_s_alone(make_app, fake):
+    app = make_app()
+    a, _ = account(app, "a@example.org")
+    b, _ = account(app, "b@example.org")
+    collect(app, fake, 100)
+    made = rule(app, a, pair="BTC/USDT", exchange="binance", kind="price", op="above", value=1)
+    api = app.test_client()
+    assert api.get("/api/v1/alerts", headers=b).json == []
+    for method, path in (
+        ("get", f"/api/v1/alerts/{made['id']}"),
+        ("get", f"/api/v1/alerts/{made['id']}/events"),
+        ("post", f"/api/v1/alerts/{made['id']}/pause"),
+        ("delete", f"/api/v1/alerts/{made['id']}"),
+    ):
+        assert getattr(api, method)(path, headers=b).status_code == 404, path
+    assert api.get("/api/v1/alerts").status_code == 401
+    paused = api.post(f"/api/v1/alerts/{made['id']}/pause", headers=a).json
+    assert paused["paused"] is True
+    collect(app, fake, 101)
+    assert stored(app, AlertEvent) == []  # paused: sees nothing
+    api.post(f"/api/v1/alerts/{made['id']}/resume", headers=a)
+    collect(app, fake, 102)
+    assert len(stored(app, AlertEvent)) == 1
+    assert api.delete(f"/api/v1/alerts/{made['id']}", headers=a).status_code == 204
+    assert stored(app, AlertRule) == [] and stored(app, AlertEvent) == []
+
+
+def test_the_alerts_command(make_app, fake):
+    app = make_app()
+    account(app, "a@example.org")
+    collect(app, fake, 100)
+    runner = app.test_cli_runner()
+
+    def run(*args):
+        return runner.invoke(args=["alerts", *args])
+
+    assert run("list", "--user", "a@example.org").output.startswith("no alert rules yet")
+    added = run(
+        "add",
+        "--user",
+        "a@example.org",
+        "--pair",
+        "BTC-USDT",
+        "--exchange",
+        "binance",
+        "--kind",
+        "price",
+        "--op",
+        "above",
+        "--value",
+        "105",
+        "--cooldown",
+        "15m",
+    )
+    assert added.exit_code == 0, added.output
+    rule_id = stored(app, AlertRule)[0].id
+    assert (
+        f"{rule_id}  BTC/USDT     binance    price above 105  armed"
+        in run("list", "--user", "a@example.org").output
+    )
+    bad = run("add", "--user", "a@example.org", "--pair", "BTC/USDT", "--kind", "change", "--value", "5")
+    assert bad.exit_code == 2 and "window: a change rule needs one" in bad.output
+    assert (
+        run(
+            "add", "--user", "nobody@example.org", "--pair", "BTC/USDT", "--kind", "price", "--value", "1"
+        ).exit_code
+        == 1
+    )
+    assert "paused" in run("pause", "--user", "a@example.org", str(rule_id)).output
+    collect(app, fake, 106)
+    assert stored(app, AlertEvent) == []
+    assert "resumed" in run("resume", "--user", "a@example.org", str(rule_id)).output
+    collect(app, fake, 107)
+    assert len(stored(app, AlertEvent)) == 1
+    assert run("delete", "--user", "b@example.org", str(rule_id)).exit_code == 1
+    assert "deleted" in run("delete", "--user", "a@example.org", str(rule_id)).output
+    assert stored(app, AlertRule) == []
