@@ -35,9 +35,43 @@ class ErrorSchema(Schema):
 
 
 class CryptoApi(Api):
-    """flask-smorest's Api with our error envelope, for API paths only."""
+    """flask-smorest's Api with our error envelope, for API paths only, that documents the
+    blueprints' views when the OpenAPI document is first read (``/api/v1/openapi.json``,
+    ``flask openapi``) rather than when they register: turning 27 operations' schemas into OpenAPI
+    took a tenth of a second of every start-up, every CLI command included."""
 
     ERROR_SCHEMA = ErrorSchema
+
+    def __init__(self, *args, **kwargs) -> None:
+        self._undocumented: list[tuple[Blueprint, str, object]] = []
+        self._documenting = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def init_app(self, app, *, spec_kwargs=None) -> None:
+        self._undocumented = []  # a new app, a new document: what another app left undocumented goes
+        super().init_app(app, spec_kwargs=spec_kwargs)
+
+    @property
+    def spec(self):
+        spec = self.__dict__.get("_spec")
+        if spec is not None and self._undocumented:
+            with self._documenting:
+                while self._undocumented:
+                    blp, name, parameters = self._undocumented.pop(0)
+                    blp.register_views_in_doc(self, self._app, spec, name=name, parameters=parameters)
+                    spec.tag({"name": name, "description": blp.description})
+        return spec
+
+    @spec.setter
+    def spec(self, value) -> None:
+        self.__dict__["_spec"] = value
+
+    def register_blueprint(self, blp, *, parameters=None, **options):
+        """What flask-smorest's does, with the documentation left for the first read of the spec."""
+        name = options.get("name", blp.name)
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
+        self._app.register_blueprint(blp, **options)
+        self._undocumented.append((blp, name, parameters))
 
     def handle_http_exception(self, error: HTTPException):
         if not request.path.startswith(PREFIX):
