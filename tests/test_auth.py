@@ -191,7 +191,7 @@ def test_changing_the_password_signs_out_every_other_session(make_app):
         page="/account",
     )
     assert wrong.status_code == 400
-    assert "That is not the current password." in wrong.get_data(as_text=True)
+    assert "That is not your current password." in wrong.get_data(as_text=True)
 
 
 def test_deleting_the_account_deletes_what_it_owns(make_app):

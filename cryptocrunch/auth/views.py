@@ -22,6 +22,8 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_limiter import RateLimitExceeded
 from flask_login import current_user, login_required, logout_user
+from flask_wtf import FlaskForm
+from wtforms import Field
 
 from ..clock import now_ms
 from ..db import db
@@ -153,6 +155,22 @@ def _account_page(status: int = 200, new_token: str | None = None, **forms: obje
     )
 
 
+def _confirmed(form: FlaskForm, password: Field, me: SignedIn) -> bool:
+    """Whether the form is valid and ``password`` is the account's password (else it says so)."""
+    if not form.validate_on_submit():
+        return False
+    if not check_password(me.user.password_hash, password.data or ""):
+        password.errors = ["That is not your current password."]
+        return False
+    return True
+
+
+def _action(what: str) -> None:
+    """Refuse a button's POST whose CSRF token is missing or stale."""
+    if not ActionForm().validate_on_submit():
+        abort(400, description=f"The {what} form expired: reload the page and try again.")
+
+
 @bp.get("/account")
 @login_required
 def account() -> ResponseReturnValue:
@@ -166,10 +184,7 @@ def change_password() -> ResponseReturnValue:
     """A new password; every other session of the account ends."""
     form = PasswordForm()
     me = _me()
-    if not form.validate_on_submit():
-        return _account_page(400, password_form=form)
-    if not check_password(me.user.password_hash, form.current.data or ""):
-        form.current.errors = ["That is not the current password."]
+    if not _confirmed(form, form.current, me):
         return _account_page(400, password_form=form)
     session = db.session()
     me.user.password_hash = hash_password(form.password.data or "")
@@ -198,8 +213,7 @@ def create_token() -> ResponseReturnValue:
 @login_required
 def revoke_token(token_id: int) -> ResponseReturnValue:
     """Revoke one of the user's tokens (another user's id is not found)."""
-    if not ActionForm().validate_on_submit():
-        abort(400, description="The form expired: reload the page and try again.")
+    _action("revoke")
     session = db.session()
     token = users.user_token(session, _me().id, token_id)
     if token is None:
@@ -217,10 +231,7 @@ def delete_account() -> ResponseReturnValue:
     """Delete the account and everything it owns, after the password."""
     form = DeleteForm()
     me = _me()
-    if not form.validate_on_submit():
-        return _account_page(400, delete_form=form)
-    if not check_password(me.user.password_hash, form.password.data or ""):
-        form.password.errors = ["That is not the password."]
+    if not _confirmed(form, form.password, me):
         return _account_page(400, delete_form=form)
     session = db.session()
     users.delete_user(session, me.user)
@@ -261,8 +272,7 @@ def add_channel() -> ResponseReturnValue:
 def _own_channel(channel_id: int) -> Channel:
     from ..storage import channels
 
-    if not ActionForm().validate_on_submit():
-        abort(400, description="The form expired: reload the page and try again.")
+    _action("channel")
     channel = channels.user_channel(db.session(), _me().id, channel_id)
     if channel is None:
         abort(404, description="No such channel.")
