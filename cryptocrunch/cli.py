@@ -12,6 +12,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
+from .auth.commands import user_by_email
 from .clock import utc_text
 from .config import ConfigError, check_app
 from .db import db
@@ -20,7 +21,6 @@ from .insights.params import lookback_window
 
 if TYPE_CHECKING:
     from .collector.listings import ListingReport
-    from .models import User
 
 
 def _listing_line(report: ListingReport) -> str:
@@ -144,16 +144,6 @@ def init_app(app: Flask) -> None:
 alerts_group = AppGroup("alerts", help="Add, list, pause, resume and delete a user's alert rules.")
 
 
-def _user_of(email: str) -> User:
-    from .auth.accounts import normalize_email
-    from .storage import users
-
-    user = users.find_user(db.session(), normalize_email(email))
-    if user is None:
-        raise click.ClickException(f"no account {normalize_email(email)!r} (flask users list shows them)")
-    return user
-
-
 @alerts_group.command("add")
 @click.option("--user", "email", required=True, help="The account the rule belongs to.")
 @click.option("--pair", required=True, help="BTC/USDT or BTC-USDT.")
@@ -179,7 +169,7 @@ def alerts_add_command(email: str, **options: Any) -> None:
     from .insights.params import parse_time
     from .storage import channels, markets
 
-    user = _user_of(email)
+    user = user_by_email(email)
     session = db.session()
     try:
         window = parse_duration(options["window"]) if options["window"] else None
@@ -203,7 +193,7 @@ def alerts_list_command(email: str) -> None:
     from .analysis.alerts import STATES
     from .storage import alerts
 
-    found = alerts.user_rules(db.session(), _user_of(email).id)
+    found = alerts.user_rules(db.session(), user_by_email(email).id)
     if not found:
         click.echo("no alert rules yet: flask alerts add, or POST /api/v1/alerts")
         return
@@ -217,7 +207,7 @@ def _set_paused(email: str, rule_id: int, paused: bool | None) -> None:
     from .clock import now_ms
     from .storage import alerts
 
-    rule = alerts.user_rule(db.session(), _user_of(email).id, rule_id)
+    rule = alerts.user_rule(db.session(), user_by_email(email).id, rule_id)
     if rule is None:
         raise click.ClickException(f"{email} has no alert rule {rule_id}")
     if paused is None:

@@ -159,12 +159,6 @@ def _arrays(rules: Sequence[AlertRule]) -> conditions.Rules:
     return arrays
 
 
-def _price_series(session: Session, market_ids: Sequence[int], since: int) -> pd.DataFrame:
-    """Each market's ticks newer than ``since`` (and its last one before, for the median)."""
-    frame = ticks.read_prices(session, dict.fromkeys(market_ids, (since - HOUR, 2**62)))
-    return frame
-
-
 def _observations(
     session: Session, rules: Sequence[AlertRule], ids: Mapping[tuple[str, str], int]
 ) -> list[list[tuple[int, float]]]:
@@ -180,7 +174,8 @@ def _observations(
             for m in ([ids[rule.exchange, rule.pair]] if rule.exchange else markets_of[rule.pair])
         }
     )
-    prices = _price_series(session, needed, since)
+    # from an hour before the oldest unseen tick: the median needs each market's price as of then
+    prices = ticks.read_prices(session, dict.fromkeys(needed, (since - HOUR, 2**62)))
     by_market = {int(m): prices[prices["market_id"] == m] for m in prices["market_id"].unique().tolist()}
     for i, rule in enumerate(rules):
         markets = [ids[rule.exchange, rule.pair]] if rule.exchange else markets_of[rule.pair]

@@ -20,7 +20,8 @@ from .passwords import hash_password, weak
 users = AppGroup("users", help="Create, list, disable and delete accounts; issue API tokens.")
 
 
-def _user(email: str) -> User:
+def user_by_email(email: str) -> User:
+    """The account of ``email`` (any case); a ClickException naming it when there is none."""
     user = accounts.find_user(db.session(), normalize_email(email))
     if user is None:
         raise click.ClickException(f"no account {normalize_email(email)!r} (flask users list shows them)")
@@ -72,7 +73,7 @@ def list_command() -> None:
 @click.argument("email")
 def disable_command(email: str) -> None:
     """Disable the account EMAIL: it can no longer sign in, its sessions and tokens stop working."""
-    user = _user(email)
+    user = user_by_email(email)
     user.disabled = True
     accounts.end_other_sessions(db.session(), user.id, None)
     db.session.commit()
@@ -84,7 +85,7 @@ def disable_command(email: str) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask first.")
 def delete_command(email: str, yes: bool) -> None:
     """Delete the account EMAIL and everything it owns."""
-    user = _user(email)
+    user = user_by_email(email)
     if not yes:
         click.confirm(f"Delete {user.email} and everything it owns?", abort=True)
     accounts.delete_user(db.session(), user)
@@ -97,7 +98,7 @@ def delete_command(email: str, yes: bool) -> None:
 @click.option("--name", default="cli", show_default=True, help="What the token is for.")
 def token_command(email: str, name: str) -> None:
     """Issue a new API token for EMAIL and print it (once: only its hash is kept)."""
-    user = _user(email)
+    user = user_by_email(email)
     if user.disabled:
         raise click.ClickException(f"{user.email} is disabled")
     secret = new_token()
