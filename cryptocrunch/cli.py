@@ -148,10 +148,17 @@ alerts_group = AppGroup("alerts", help="Add, list, pause, resume and delete a us
 @click.option("--user", "email", required=True, help="The account the rule belongs to.")
 @click.option("--pair", required=True, help="BTC/USDT or BTC-USDT.")
 @click.option("--exchange", help="Omit for the cross-exchange median.")
-@click.option("--kind", required=True, help="price, change, move or volatility.")
-@click.option("--op", help="price: above, below, crosses_up, crosses_down; change/move: either, up, down.")
-@click.option("--value", required=True, type=float, help="The level (a price, or a % / volatility).")
+@click.option("--kind", required=True, help="price, change, move, volatility, spread or signal.")
+@click.option(
+    "--op",
+    help="price: above, below, crosses_up, crosses_down; change, move: either, up, down; "
+    "signal: golden, death.",
+)
+@click.option("--value", type=float, help="The level (a price, a %, a volatility, bps); none for signal.")
 @click.option("--window", help="change, move, volatility: like 1h or 24h.")
+@click.option("--timeframe", help="signal: the candles' timeframe (1m, 5m, 1h, 1d).")
+@click.option("--fast", type=int, help="signal: the fast EMA span [default: 12].")
+@click.option("--slow", type=int, help="signal: the slow EMA span [default: 26].")
 @click.option("--repeat", type=click.Choice(["once", "rearm"]), default="rearm", show_default=True)
 @click.option(
     "--hysteresis", "hysteresis_pct", type=float, default=0.0, help="% the value must clear to re-arm."
@@ -164,23 +171,14 @@ alerts_group = AppGroup("alerts", help="Add, list, pause, resume and delete a us
 @click.option("--note", help="Free text sent with the alert.")
 def alerts_add_command(email: str, **options: Any) -> None:
     """Add an alert rule for a user (the same checks as POST /api/v1/alerts)."""
-    from .alerts.rules import RuleError, check, store
-    from .clock import now_ms, parse_duration
-    from .insights.params import parse_time
-    from .storage import channels, markets
+    from .alerts.rules import RuleError, add
+    from .clock import now_ms
 
     user = user_by_email(email)
     session = db.session()
     try:
-        window = parse_duration(options["window"]) if options["window"] else None
-        cooldown = parse_duration(options["cooldown"]) if options["cooldown"] else None
-        expires = parse_time("expires", options["expires"]) if options["expires"] else None
-        known = {(e, p) for _, e, p in markets.stored_markets(session).itertuples(index=False)}
-        own = {c.id for c in channels.user_channels(session, user.id)}
-        now = now_ms()
-        fields = {**options, "window_ms": window, "cooldown_ms": cooldown, "expires": expires}
-        rule = store(session, user.id, check(fields, known, own, now), now)
-    except (RuleError, ValueError) as error:
+        rule = add(session, user.id, options, now_ms())
+    except RuleError as error:
         raise click.UsageError(str(error)) from None
     session.commit()
     click.echo(f"added rule {rule.id} for {user.email}")

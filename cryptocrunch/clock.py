@@ -32,6 +32,21 @@ def parse_duration(text: str) -> int:
     return int(match[1]) * DURATION_UNITS[match[2]]
 
 
+def parse_time(name: str, value: str) -> int:
+    """Epoch ms, or ISO 8601 with a time zone, as epoch ms; ValueError naming ``name`` otherwise."""
+    if re.fullmatch(r"-?\d+", value.strip()):
+        return int(value)
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(
+            f"{name} must be ISO 8601 (2024-01-01T00:00:00Z) or epoch ms, got {value!r}"
+        ) from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"{name} needs a time zone (e.g. a trailing Z for UTC), got {value!r}")
+    return int(parsed.timestamp() * 1000)
+
+
 def utc_text(ms: int | None) -> str:
     """Epoch milliseconds as ``YYYY-MM-DD HH:MM:SS`` (UTC), ``-`` for None."""
     if ms is None:

@@ -6,9 +6,10 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import event, inspect, text
+from sqlalchemy import DefaultClause, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.sql import ClauseElement
 
 from .models import Base
 
@@ -37,8 +38,8 @@ def init_app(app: Flask) -> None:
 
 
 def add_missing_columns() -> list[str]:
-    """Add the nullable columns that newer versions gave existing tables (``create_all`` only creates
-    missing tables); return them as ``table.column``."""
+    """Add the nullable (or server-defaulted) columns that newer versions gave existing tables
+    (``create_all`` only creates missing tables); return them as ``table.column``."""
     inspector = inspect(db.engine)
     added = []
     with db.engine.begin() as conn:
@@ -47,10 +48,14 @@ def add_missing_columns() -> list[str]:
                 continue
             present = {column["name"] for column in inspector.get_columns(table.name)}
             for column in table.columns:
-                if column.name not in present and column.nullable:
-                    kind = column.type.compile(dialect=conn.dialect)
-                    conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
-                    added.append(f"{table.name}.{column.name}")
+                default = column.server_default
+                if column.name in present or not (column.nullable or isinstance(default, DefaultClause)):
+                    continue
+                kind = column.type.compile(dialect=conn.dialect)
+                if isinstance(default, DefaultClause) and isinstance(default.arg, ClauseElement):
+                    kind += f" NOT NULL DEFAULT {default.arg.compile(dialect=conn.dialect)}"
+                conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
+                added.append(f"{table.name}.{column.name}")
     return added
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -283,6 +283,10 @@ class AlertRule(Base):
     op: Mapped[str] = mapped_column(String(16))
     value: Mapped[float] = mapped_column(Float)
     window_ms: Mapped[int | None] = mapped_column(BigInteger)
+    #: signal rules: the candles' timeframe and the EMA spans
+    timeframe: Mapped[str | None] = mapped_column(String(8))
+    fast: Mapped[int | None] = mapped_column()
+    slow: Mapped[int | None] = mapped_column()
     repeat: Mapped[str] = mapped_column(String(8), default="rearm")
     hysteresis_pct: Mapped[float] = mapped_column(Float, default=0.0)
     cooldown_ms: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -324,6 +328,8 @@ class AlertEvent(Base):
     created: Mapped[int] = mapped_column(BigInteger)
     title: Mapped[str] = mapped_column(Text)
     message: Mapped[str] = mapped_column(Text)
+    #: a rule's firing past ALERTS_MAX_PER_HOUR: kept, not sent (the hour's summary counts it)
+    held: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class Delivery(Base):

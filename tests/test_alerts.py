@@ -122,10 +122,6 @@ def test_the_cross_exchange_median(make_app, fake):
 
 
 def test_an_evaluator_that_was_down_catches_up_with_exactly_one_event(make_app, fake):
-    from cryptocrunch.alerts.rules import evaluate
-    from cryptocrunch.db import db
-    from cryptocrunch.models import Market
-
     app = make_app()
     auth, _ = account(app, "a@example.org")
     collect(app, fake, 100)
@@ -134,12 +130,7 @@ def test_an_evaluator_that_was_down_catches_up_with_exactly_one_event(make_app, 
         for price in (101, 106, 104, 103):
             collect(app, fake, price)
     assert stored(app, AlertEvent) == []
-    with app.app_context():
-        market = db.session.scalar(db.select(Market.id).where(Market.pair == "BTC/USDT"))
-        assert evaluate(db.session(), [market], 60) == 1
-        db.session.commit()
-        assert evaluate(db.session(), [market], 60) == 0  # nothing new: nothing again
-        db.session.commit()
+    collect(app, fake, 102)  # the first write it sees walks every tick since it last looked
     [event] = stored(app, AlertEvent)
     assert event.observed == 106.0
     assert event.ts < event.created  # the tick's own time, not the catch-up's
@@ -172,7 +163,19 @@ def test_bad_rules_are_refused_naming_the_field(make_app, fake):
     cases = [
         ({**base, "pair": "DOGE/EUR"}, "exchange: DOGE/EUR is not collected on binance"),
         ({**base, "exchange": None, "pair": "DOGE/EUR"}, "pair: no exchange has DOGE/EUR collected"),
-        ({**base, "kind": "weather"}, "kind: one of price, change, move, volatility"),
+        ({**base, "kind": "weather"}, "kind: one of price, change, move, volatility, spread, signal"),
+        ({**base, "kind": "spread", "op": None}, "kind: spread rules need order books; none are stored"),
+        ({**base, "kind": "signal", "op": "golden"}, "value: a signal rule takes none"),
+        ({**base, "kind": "signal", "op": "golden", "value": None}, "timeframe: a signal rule needs one"),
+        (
+            {**base, "kind": "signal", "op": "golden", "value": None, "timeframe": "1h", "fast": 30},
+            "fast: must be shorter than slow (30 >= 26)",
+        ),
+        (
+            {**base, "exchange": None, "kind": "signal", "op": "golden", "value": None, "timeframe": "1h"},
+            "exchange: a signal rule needs one",
+        ),
+        ({**base, "timeframe": "1h"}, "timeframe: a price rule takes no timeframe"),
         ({**base, "op": "up"}, "op: a price rule takes above, below, crosses_up, crosses_down"),
         ({**base, "kind": "change", "op": "up"}, "window: a change rule needs one"),
         ({**base, "window": "1h"}, "window: a price rule takes none"),
@@ -181,7 +184,7 @@ def test_bad_rules_are_refused_naming_the_field(make_app, fake):
         ({**base, "cooldown": "soon"}, "cooldown: a duration looks like"),
         ({**base, "expires": "2020-01-01T00:00:00Z"}, "expires: must be in the future"),
         ({**base, "repeat": "often"}, "repeat: Must be one of"),
-        ({k: v for k, v in base.items() if k != "value"}, "value: Missing data"),
+        ({k: v for k, v in base.items() if k != "value"}, "value: a price rule needs one"),
     ]
     api = app.test_client()
     for body, message in cases:
@@ -269,3 +272,131 @@ def test_the_alerts_command(make_app, fake):
     assert run("delete", "--user", "b@example.org", str(rule_id)).exit_code == 1
     assert "deleted" in run("delete", "--user", "a@example.org", str(rule_id)).output
     assert stored(app, AlertRule) == []
+
+
+def test_a_spread_rule_watches_the_book_tops_of_the_cycle(make_app, fake):
+    app = make_app()
+    auth, _ = account(app, "a@example.org")
+
+    def cycle(bid, ask):
+        fake.set_book("binance", "BTC/USDT", [(bid, 1.0)], [(ask, 1.0)])
+        result = app.test_cli_runner().invoke(args=["collect", "--exchange", "binance", "--books"])
+        assert result.exit_code == 0, result.output
+
+    cycle(99.9, 100.1)
+    made = rule(app, auth, pair="BTC/USDT", exchange="binance", kind="spread", value=50)
+    cycle(99.8, 100.2)  # 40 bps
+    assert stored(app, AlertEvent) == []
+    cycle(99.5, 100.5)  # 100 bps: this cycle's book, evaluated with this cycle's ticks
+    [event] = stored(app, AlertEvent)
+    assert (event.rule_id, round(event.observed, 9)) == (made["id"], 100.0)
+    assert "book-top spread 100 bps" in event.message
+    median = rule(app, auth, pair="BTC/USDT", kind="spread", value=50)  # one exchange: its own median
+    cycle(99.9, 100.1)  # clears both
+    cycle(99.0, 101.0)  # 200 bps
+    assert [round(e.observed) for e in stored(app, AlertEvent) if e.rule_id == median["id"]] == [200]
+
+
+def test_a_signal_rule_fires_on_the_golden_cross_of_a_closed_candle(make_app, fake):
+    import numpy as np
+
+    from cryptocrunch.analysis.signals import crossovers, ema
+    from cryptocrunch.clock import HOUR, now_ms
+    from cryptocrunch.db import db
+    from cryptocrunch.sources.base import Candle
+    from cryptocrunch.storage.candles import store_candles
+
+    app = make_app()
+    auth, _ = account(app, "a@example.org")
+    collect(app, fake, 150)
+    hour = now_ms() // HOUR * HOUR
+    opens = [hour - (30 - i) * HOUR for i in range(30)]  # the last closes at the current hour
+    closes = np.r_[np.linspace(200, 100, 25), [110, 130, 150, 170, 190]]
+    [cross] = crossovers(opens, closes, ema(closes, 3), ema(closes, 8))
+    assert cross.kind == "golden"
+    with app.app_context():
+        store_candles(
+            db.session,
+            [
+                Candle("binance", "BTC/USDT", "1h", t, c, c, c, c, 1)
+                for t, c in zip(opens, closes, strict=True)
+            ],
+        )
+        db.session.commit()
+    made = rule(
+        app,
+        auth,
+        pair="BTC/USDT",
+        exchange="binance",
+        kind="signal",
+        op="golden",
+        timeframe="1h",
+        fast=3,
+        slow=8,
+    )
+    death = rule(
+        app,
+        auth,
+        pair="BTC/USDT",
+        exchange="binance",
+        kind="signal",
+        op="death",
+        timeframe="1h",
+        fast=3,
+        slow=8,
+    )
+    with app.app_context():  # as if both were made before the crossing candle closed
+        db.session.execute(db.update(AlertRule).values(seen=cross.ts))
+        db.session.commit()
+    collect(app, fake, 151)
+    [event] = stored(app, AlertEvent)
+    assert (event.rule_id, event.observed, event.ts) == (made["id"], 1.0, cross.ts + HOUR)
+    assert "EMA(3) crossed EMA(8) upwards (golden cross) on the 1h candle" in event.message
+    collect(app, fake, 152)  # no candle closed since: nothing new
+    assert len(stored(app, AlertEvent)) == 1
+    assert app.test_client().get(f"/api/v1/alerts/{death['id']}/events", headers=auth).json == []
+
+
+def test_the_storm_guard_holds_back_past_the_hourly_limit_with_one_summary(make_app, fake, webhook):  # noqa: F811
+    from cryptocrunch.clock import HOUR, now_ms
+    from cryptocrunch.db import db
+    from cryptocrunch.models import Delivery
+
+    app = make_app(ALERTS_MAX_PER_HOUR=2)
+    host, bodies = webhook
+    auth, channel = account(app, "a@example.org", host)
+    quiet, _ = account(app, "b@example.org")  # no channel: events kept, nothing to hold back
+    collect(app, fake, 100)
+    for user in (auth, quiet):
+        rule(
+            app,
+            user,
+            pair="BTC/USDT",
+            exchange="binance",
+            kind="price",
+            op="above",
+            value=100,
+            channels=[channel] if user is auth else [],
+        )
+    for price in (101, 99, 102, 98, 103, 97, 104, 96, 105):  # fires at every price above 100: five times
+        collect(app, fake, price)
+    events_ = [e for e in stored(app, AlertEvent) if e.user_id == stored(app, AlertRule)[0].user_id]
+    fired = [e for e in events_ if e.kind == "rule"]
+    assert len(fired) == 5 and [e.held for e in fired] == [False, False, True, True, True]
+    assert [b["title"] for b in bodies].count("cryptocrunch alert: BTC/USDT price above") == 2
+    [summary] = [e for e in events_ if e.kind == "summary"]
+    assert summary.message.startswith("3 more alerts fired since") and summary.observed == 3
+    with app.app_context():
+        [delivery] = db.session.scalars(db.select(Delivery).where(Delivery.event_id == summary.id)).all()
+        assert delivery.status == "pending"
+        assert abs(delivery.next_try - (fired[0].created + HOUR)) < 1000  # when the hour frees a place
+        assert delivery.next_try > now_ms()
+        delivery.next_try = now_ms()  # an hour later
+        db.session.commit()
+    assert app.test_cli_runner().invoke(args=["notify"]).exit_code == 0
+    assert bodies[-1]["title"] == "cryptocrunch: alerts held back"
+    assert "3 more alerts" in bodies[-1]["message"]
+    other = [e for e in stored(app, AlertEvent) if e.user_id != summary.user_id]
+    assert len(other) == 5 and not any(e.held for e in other)
+    held = app.test_client().get(f"/api/v1/alerts/{fired[2].rule_id}/events", headers=auth).json
+    assert [e["held"] for e in held] == [True, True, True, False, False]

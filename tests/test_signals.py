@@ -7,10 +7,11 @@ from hypothesis import strategies as st
 
 from cryptocrunch.analysis.signals import crossovers, ema
 from cryptocrunch.analysis.stats import resample
-from cryptocrunch.clock import now_ms
+from cryptocrunch.clock import TIMEFRAMES, now_ms
 from cryptocrunch.db import db
 from cryptocrunch.sources.base import Candle, Tick
-from cryptocrunch.storage.candles import store_candles
+from cryptocrunch.storage.candles import merged, store_candles
+from cryptocrunch.storage.markets import market_ids
 from cryptocrunch.storage.ticks import store_ticks
 
 HOUR = 3_600_000
@@ -55,6 +56,32 @@ def test_resample_makes_ohlc_per_bucket():
         "low": [4.0, 6.0, 9.0],
         "close": [4.0, 6.0, 9.0],
     }
+
+
+def test_candles_from_the_rollups_are_the_candles_of_the_ticks(app):
+    """Whole hours come from the hourly rollups, the partial hour at the end from raw ticks: the
+    same candles as resampling every tick, for every timeframe and any end."""
+    rng = np.random.default_rng(7)
+    start = 1_700_000_000_000 // (4 * HOUR) * (4 * HOUR)
+    stamps = np.unique(start + rng.integers(0, 3 * 24 * HOUR, 3000))
+    prices = 100 + rng.standard_normal(len(stamps)).cumsum()
+    with app.app_context():
+        store_ticks(
+            db.session,
+            [Tick("kraken", "BTC/USD", int(t), float(p)) for t, p in zip(stamps, prices, strict=True)],
+        )
+        db.session.commit()
+        market = market_ids(db.session, {("kraken", "BTC/USD")})["kraken", "BTC/USD"]
+        for timeframe, step in TIMEFRAMES.items():
+            for end in (start + 2 * 24 * HOUR, start + 2 * 24 * HOUR + 1_234_567, int(stamps[-1]) + 1):
+                low = (start + 5 * HOUR + 17) // step * step
+                got = merged(db.session, market, timeframe, low, end)
+                keep = (stamps >= low) & (stamps < end)
+                expected = resample(stamps[keep], prices[keep], step)
+                pd.testing.assert_frame_equal(
+                    got[["ts", "open", "high", "low", "close"]], expected, check_dtype=False
+                )
+                assert set(got["source"]) == {"ticks"}
 
 
 def test_stored_candles_take_precedence_over_candles_from_ticks(app, client):

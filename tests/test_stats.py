@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cryptocrunch.analysis.stats import MIN_POINTS, combine, compute, finish, summarize
+from cryptocrunch.analysis.stats import MIN_POINTS, combine, compute, figures, finish, summarize
 
 
 def reference(ts, prices):
@@ -89,6 +89,23 @@ def test_many_markets_combine_independently():
     for row in combined.to_dict("records"):
         ts, p = expected[row["market"]]
         assert_matches(finish(row), list(ts), list(p))
+
+
+def test_figures_are_finish_for_every_row_at_once():
+    rng = np.random.default_rng(4)
+    frames = []
+    for market, n in enumerate([1, 2, 3, 40, 200]):
+        ts = np.arange(n) * 60_000
+        p = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+        frames.append(pd.DataFrame({"market": market, "ts": ts, "price": p}))
+    summaries = summarize(pd.concat(frames, ignore_index=True), ["market"])
+    got = figures(summaries)
+    for i, row in enumerate(summaries.to_dict("records")):
+        if row["n"] < MIN_POINTS:
+            assert got.iloc[i].isna().all()
+            continue
+        stats = finish(row)
+        assert got.iloc[i].tolist() == [stats.pct_change, stats.largest_pct_move.value, stats.volatility]
 
 
 def test_a_stablecoin_series_keeps_its_precision():

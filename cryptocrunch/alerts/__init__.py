@@ -1,6 +1,6 @@
 """Alerts: notification channels (Apprise URLs, encrypted at rest), the outbox that delivers events
-to them, and the operator's system events. Rule evaluation after each write comes next (README
-"Notification channels and the outbox")."""
+to them, the operator's system events, and the users' rules evaluated after each write of ticks
+(README "Alerts")."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def _after_ticks(session: Session, spans: dict[int, tuple[int, int]]) -> None:
         return
     from .rules import evaluate
 
-    evaluate(session, list(spans), int(current_app.config["ALERTS_MAX_PER_HOUR"]))
+    evaluate(session, spans, int(current_app.config["ALERTS_MAX_PER_HOUR"]))
 
 
 def init_app(app: Flask) -> None:

@@ -4,28 +4,35 @@ once (``analysis.alerts`` steps them all). A rule's state and the newest observa
 stored with the ticks, so a restart, or an evaluator that was down for several cycles, fires
 exactly what one pass at a time would have.
 
-Observations: ``price`` rules see every tick newer than the last one they saw (the cross-exchange
-median of the pair's latest prices at each tick time when ``exchange`` is omitted); ``change``,
-``move`` and ``volatility`` rules see the window statistic at the newest tick (the project's own
-definitions, from the rollups).
+Rules that watch the same thing (kind, market or median, window, timeframe) share one series of
+observations, read and computed once per write:
+
+* ``price``: every tick newer than the oldest of those rules has seen (``exchange`` omitted: the
+  median of the pair's markets' latest prices at each tick time);
+* ``change``, ``move``, ``volatility``: the window statistic over the window ending at the newest
+  tick written (the project's own definitions, from the rollups), at that tick;
+* ``spread``: every book top's spread in basis points (the median as for prices);
+* ``signal``: each candle of ``timeframe`` that closed since, +1 at a golden cross of EMA(fast)
+  over EMA(slow), -1 at a death cross, 0 otherwise (EMAs over the last ``SIGNAL_CANDLES``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..analysis import alerts as conditions
-from ..analysis.stats import finish
-from ..clock import HOUR, now_ms, utc_text
-from ..models import AlertRule, Exchange, Market
-from ..storage import alerts, ticks
+from ..analysis import signals
+from ..analysis.stats import figures
+from ..clock import HOUR, TIMEFRAMES, now_ms, parse_duration, parse_time, utc_text
+from ..models import AlertRule
+from ..storage import alerts, books, candles, channels, markets, ticks
 
 #: kind → the ops it takes (the first is the default)
 KINDS: dict[str, tuple[str, ...]] = {
@@ -33,9 +40,16 @@ KINDS: dict[str, tuple[str, ...]] = {
     "change": ("either", "up", "down"),
     "move": ("either", "up", "down"),
     "volatility": ("above",),
+    "spread": ("above",),
+    "signal": ("golden", "death"),
 }
 WINDOWED = frozenset({"change", "move", "volatility"})
+UPWARDS = ("above", "crosses_up", "up", "golden")
 AGGREGATE = "coingecko"  # an aggregate, not an exchange: never part of a median
+#: Closed candles a signal rule's EMAs run over: at least this many, and five times the slow span.
+SIGNAL_CANDLES = 100
+#: The window statistics rules can watch, by kind (``stats.figures`` columns).
+FIGURES = {"change": "pct_change", "move": "largest_pct_move", "volatility": "volatility"}
 
 
 class RuleError(ValueError):
@@ -52,6 +66,9 @@ class NewRule:
     op: str
     value: float
     window_ms: int | None
+    timeframe: str | None
+    fast: int | None
+    slow: int | None
     repeat: str
     hysteresis_pct: float
     cooldown_ms: int
@@ -60,42 +77,116 @@ class NewRule:
     channels: tuple[int, ...]
 
 
-def check(
-    fields: Mapping[str, Any], known_markets: set[tuple[str, str]], own_channels: set[int], now: int
-) -> NewRule:
-    """Check a rule's fields (window and cooldown already in ms, expires in epoch ms) against the
-    collected markets and the user's channels; RuleError names the first bad field."""
-    pair = str(fields["pair"]).replace("-", "/").upper()
-    exchange = fields.get("exchange")
-    if exchange is None:
-        if not any(p == pair and e != AGGREGATE for e, p in known_markets):
-            raise RuleError(f"pair: no exchange has {pair} collected")
-    elif (exchange, pair) not in known_markets:
+def _duration(fields: Mapping[str, Any], name: str) -> int | None:
+    text = fields.get(name)
+    if text in (None, ""):
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise RuleError(f"{name}: {error}") from None
+
+
+def _number(fields: Mapping[str, Any], name: str, default: float | None = None) -> float | None:
+    raw = fields.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        number = float(raw)
+    except (TypeError, ValueError):
+        raise RuleError(f"{name}: must be a number, got {raw!r}") from None
+    if number < 0 or not np.isfinite(number):
+        raise RuleError(f"{name}: must be a non-negative number, got {raw!r}")
+    return number
+
+
+def _span(fields: Mapping[str, Any], name: str, default: int) -> int:
+    raw = fields.get(name)
+    if raw in (None, ""):
+        return default
+    if isinstance(raw, bool) or not (isinstance(raw, int) or (isinstance(raw, str) and raw.isdigit())):
+        raise RuleError(f"{name}: must be a whole number of candles, got {raw!r}")
+    if not 1 <= int(raw) <= 500:
+        raise RuleError(f"{name}: must be between 1 and 500 candles, got {raw!r}")
+    return int(raw)
+
+
+def check(session: Session, user_id: int, fields: Mapping[str, Any], now: int) -> NewRule:
+    """Check a rule as a user gives it (the API's JSON fields: ``window`` and ``cooldown`` like
+    15m, ``expires`` ISO 8601 or epoch ms) against the collected markets and the user's
+    channels; RuleError names the first bad field."""
+    pair = str(fields.get("pair") or "").replace("-", "/").upper()
+    if not pair:
+        raise RuleError("pair: required, like BTC/USDT")
+    exchange = fields.get("exchange") or None
+    stored = markets.stored_markets(session, pairs=[pair])
+    ids = {e: int(m) for m, e, _ in stored.itertuples(index=False) if e != AGGREGATE}
+    if exchange is None and not ids:
+        raise RuleError(f"pair: no exchange has {pair} collected")
+    if exchange is not None and exchange not in ids:
         raise RuleError(f"exchange: {pair} is not collected on {exchange}")
-    kind = fields["kind"]
+    kind = fields.get("kind")
     if kind not in KINDS:
-        raise RuleError(f"kind: one of {', '.join(KINDS)} (spread and signal rules come later), got {kind!r}")
+        raise RuleError(f"kind: one of {', '.join(KINDS)}, got {kind!r}")
     op = fields.get("op") or KINDS[kind][0]
     if op not in KINDS[kind]:
         raise RuleError(f"op: a {kind} rule takes {', '.join(KINDS[kind])}, got {op!r}")
-    value = float(fields["value"])
-    if value < 0 or not np.isfinite(value):
-        raise RuleError(f"value: must be a non-negative number, got {fields['value']!r}")
-    window = fields.get("window_ms")
+    value = _number(fields, "value")
+    if kind == "signal":
+        if value:
+            raise RuleError("value: a signal rule takes none (it fires on the cross)")
+        value = 0.0
+    elif value is None:
+        raise RuleError(f"value: a {kind} rule needs one")
+    window = _duration(fields, "window")
     if kind in WINDOWED and window is None:
         raise RuleError(f"window: a {kind} rule needs one, like 1h or 24h")
     if kind not in WINDOWED and window is not None:
         raise RuleError(f"window: a {kind} rule takes none")
-    expires = fields.get("expires")
-    if expires is not None and expires <= now:
-        raise RuleError("expires: must be in the future")
-    channels = tuple(dict.fromkeys(int(c) for c in fields.get("channels") or ()))
-    foreign = [c for c in channels if c not in own_channels]
+    timeframe, fast, slow = fields.get("timeframe") or None, None, None
+    if kind == "signal":
+        if exchange is None:
+            raise RuleError("exchange: a signal rule needs one (candles are one market's)")
+        if timeframe not in TIMEFRAMES:
+            raise RuleError(
+                f"timeframe: a signal rule needs one of {', '.join(TIMEFRAMES)}, got {timeframe!r}"
+            )
+        fast, slow = _span(fields, "fast", 12), _span(fields, "slow", 26)
+        if fast >= slow:
+            raise RuleError(f"fast: must be shorter than slow ({fast} >= {slow})")
+    elif (
+        timeframe is not None or fields.get("fast") not in (None, "") or fields.get("slow") not in (None, "")
+    ):
+        raise RuleError(f"timeframe: a {kind} rule takes no timeframe, fast or slow")
+    if kind == "spread":
+        watched = [ids[exchange]] if exchange else list(ids.values())
+        if not any(books.has_book_tops(session, m) for m in watched):
+            raise RuleError(
+                f"kind: spread rules need order books; none are stored for {pair} (BOOKS setting)"
+            )
+    raw_expires = fields.get("expires")
+    expires = None
+    if raw_expires not in (None, ""):
+        try:
+            expires = parse_time("expires", str(raw_expires))
+        except ValueError as error:
+            raise RuleError(f"expires: {error}") from None
+        if expires <= now:
+            raise RuleError("expires: must be in the future")
+    repeat = fields.get("repeat") or "rearm"
+    if repeat not in ("once", "rearm"):
+        raise RuleError(f"repeat: once or rearm, got {repeat!r}")
+    try:
+        wanted = tuple(dict.fromkeys(int(c) for c in fields.get("channels") or ()))
+    except (TypeError, ValueError):
+        raise RuleError(f"channels: a list of channel ids, got {fields.get('channels')!r}") from None
+    own = {c.id for c in channels.user_channels(session, user_id)}
+    foreign = [c for c in wanted if c not in own]
     if foreign:
         raise RuleError(f"channels: no channel {foreign[0]} of yours")
-    hysteresis = float(fields.get("hysteresis_pct") or 0.0)
-    if hysteresis < 0:
-        raise RuleError("hysteresis_pct: must not be negative")
+    note = fields.get("note") or None
+    if note is not None and len(str(note)) > 2000:
+        raise RuleError("note: at most 2000 characters")
     return NewRule(
         pair=pair,
         exchange=exchange,
@@ -103,17 +194,22 @@ def check(
         op=op,
         value=value,
         window_ms=window,
-        repeat=fields.get("repeat") or "rearm",
-        hysteresis_pct=hysteresis,
-        cooldown_ms=int(fields.get("cooldown_ms") or 0),
+        timeframe=timeframe,
+        fast=fast,
+        slow=slow,
+        repeat=repeat,
+        hysteresis_pct=_number(fields, "hysteresis_pct", 0.0) or 0.0,
+        cooldown_ms=_duration(fields, "cooldown") or 0,
         expires=expires,
-        note=fields.get("note"),
-        channels=channels,
+        note=None if note is None else str(note),
+        channels=wanted,
     )
 
 
-def store(session: Session, user_id: int, rule: NewRule, now: int) -> AlertRule:
-    """Store a checked rule; it starts looking at the ticks after ``now``."""
+def add(session: Session, user_id: int, fields: Mapping[str, Any], now: int) -> AlertRule:
+    """Check a rule (``check``) and store it; it starts looking at the ticks after ``now``. The
+    caller commits."""
+    rule = check(session, user_id, fields, now)
     row = AlertRule(
         user_id=user_id,
         pair=rule.pair,
@@ -122,6 +218,9 @@ def store(session: Session, user_id: int, rule: NewRule, now: int) -> AlertRule:
         op=rule.op,
         value=rule.value,
         window_ms=rule.window_ms,
+        timeframe=rule.timeframe,
+        fast=rule.fast,
+        slow=rule.slow,
         repeat=rule.repeat,
         hysteresis_pct=rule.hysteresis_pct,
         cooldown_ms=rule.cooldown_ms,
@@ -138,196 +237,332 @@ def store(session: Session, user_id: int, rule: NewRule, now: int) -> AlertRule:
 
 # -- evaluation ----------------------------------------------------------------------------------
 
+#: what makes two rules watch the same series
+SERIES_KEYS = ["kind", "exchange", "pair", "window_ms", "timeframe", "fast", "slow"]
 
-def _arrays(rules: Sequence[AlertRule]) -> conditions.Rules:
-    arrays = conditions.Rules.empty(len(rules))
-    for i, rule in enumerate(rules):
-        op = rule.op
-        up = op in ("above", "crosses_up", "up")
-        arrays.direction[i] = (
-            conditions.EITHER if op == "either" else (conditions.UP if up else conditions.DOWN)
-        )
-        arrays.inclusive[i] = rule.kind != "price"
-        arrays.crossing[i] = op.startswith("crosses")
-        arrays.level[i] = -rule.value if op == "down" else rule.value
-        arrays.hysteresis_pct[i] = rule.hysteresis_pct
-        arrays.once[i] = rule.repeat == "once"
-        arrays.cooldown_ms[i] = rule.cooldown_ms
-        arrays.expires[i] = rule.expires if rule.expires is not None else conditions.NO_EXPIRY
-        arrays.state[i] = rule.state
-        arrays.last_fired[i] = rule.last_fired if rule.last_fired is not None else conditions.NEVER
-    return arrays
+Series = tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]
+NOTHING: Series = (np.zeros(0, dtype=np.int64), np.zeros(0))
 
 
-def _observations(
-    session: Session, rules: Sequence[AlertRule], ids: Mapping[tuple[str, str], int]
-) -> list[list[tuple[int, float]]]:
-    """Each rule's new observations (ts, value), oldest first."""
-    found: list[list[tuple[int, float]]] = [[] for _ in rules]
-    pairs = {rule.pair for rule in rules}
-    markets_of = {pair: [m for (e, p), m in ids.items() if p == pair and e != AGGREGATE] for pair in pairs}
-    since = min(rule.seen for rule in rules)
-    needed = sorted(
-        {
-            m
-            for rule in rules
-            for m in ([ids[rule.exchange, rule.pair]] if rule.exchange else markets_of[rule.pair])
-        }
+def _arrays(rules: pd.DataFrame) -> conditions.Rules:
+    """The rules as ``analysis.alerts`` arrays."""
+    op = rules["op"].to_numpy()
+    kind = rules["kind"].to_numpy()
+    value = rules["value"].to_numpy(dtype="float64")
+    direction = np.where(op == "either", conditions.EITHER, np.where(np.isin(op, UPWARDS), conditions.UP, -1))
+    level = np.where(op == "down", -value, value)
+    # a signal observation is +1 at a golden cross, -1 at a death cross
+    level = np.where(op == "golden", 1.0, np.where(op == "death", -1.0, level))
+    never = np.int64(conditions.NEVER)
+    return conditions.Rules(
+        direction=direction.astype(np.int8),
+        inclusive=kind != "price",
+        crossing=np.isin(op, ["crosses_up", "crosses_down"]),
+        level=level,
+        hysteresis_pct=np.where(kind == "signal", 0.0, rules["hysteresis_pct"].to_numpy(dtype="float64")),
+        once=rules["repeat"].to_numpy() == "once",
+        cooldown_ms=rules["cooldown_ms"].to_numpy(dtype="int64"),
+        expires=rules["expires"].fillna(conditions.NO_EXPIRY).to_numpy(dtype="int64"),
+        state=rules["state"].to_numpy(dtype="int8").copy(),
+        last_fired=rules["last_fired"].fillna(never).to_numpy(dtype="int64").copy(),
     )
-    # from an hour before the oldest unseen tick: the median needs each market's price as of then
-    prices = ticks.read_prices(session, dict.fromkeys(needed, (since - HOUR, 2**62)))
-    by_market = {int(m): prices[prices["market_id"] == m] for m in prices["market_id"].unique().tolist()}
-    for i, rule in enumerate(rules):
-        markets = [ids[rule.exchange, rule.pair]] if rule.exchange else markets_of[rule.pair]
-        frames = [by_market[m] for m in markets if m in by_market]
-        if not frames:
+
+
+def _split(frame: pd.DataFrame, columns: list[str]) -> dict[int, tuple[npt.NDArray[Any], ...]]:
+    """A frame sorted by market_id as {market: (column arrays)}."""
+    ids = frame["market_id"].to_numpy()
+    cuts = np.flatnonzero(np.diff(ids)) + 1
+    bounds = zip(np.r_[0, cuts], np.r_[cuts, len(ids)], strict=True)
+    data = [frame[c].to_numpy() for c in columns]
+    return {int(ids[lo]): tuple(d[lo:hi] for d in data) for lo, hi in bounds}
+
+
+def _median_at_each_time(series: list[Series], since: int) -> Series:
+    """At each time one of ``series`` has a point after ``since``: the median of every series' latest
+    value as of then."""
+    present = [s for s in series if len(s[0])]
+    if not present:
+        return NOTHING
+    times = np.unique(np.concatenate([t[t > since] for t, _ in present]))
+    if not len(times):
+        return NOTHING
+    latest = np.full((len(present), len(times)), np.nan)
+    for row, (t, v) in enumerate(present):
+        at = np.searchsorted(t, times, side="right") - 1
+        latest[row] = np.where(at >= 0, v[np.maximum(at, 0)], np.nan)
+    return times, np.nanmedian(latest, axis=0)
+
+
+class _Reads:
+    """The batch reads of one evaluation, each done once for every series that needs it."""
+
+    def __init__(self, session: Session, written: dict[int, int]) -> None:
+        self.session = session
+        self.written = written
+        self.end = max(written.values()) + 1
+
+    def points(self, kind: str, since: dict[int, int]) -> dict[int, Series]:
+        """Each market's (ts, price) ticks or (ts, spread in bps) book tops at or after its since."""
+        ranges = {m: (s, 2**62) for m, s in since.items()}
+        if kind == "price":
+            frame = ticks.read_prices(self.session, ranges)
+            return {m: (t, p) for m, (t, p) in _split(frame, ["ts", "price"]).items()}
+        frame = books.read_tops(self.session, ranges)
+        frame["bps"] = (frame["ask"] - frame["bid"]) / ((frame["ask"] + frame["bid"]) / 2) * 10_000
+        return {m: (t, v) for m, (t, v) in _split(frame, ["ts", "bps"]).items()}
+
+    def window_figures(self, window_ms: int, market_ids: list[int]) -> dict[int, dict[str, float]]:
+        """Each market's window figures (``stats.figures``) over the window ending at the newest
+        tick written."""
+        summaries = ticks.window_summaries(self.session, market_ids, self.end - window_ms, self.end)
+        found = figures(summaries)
+        columns = {c: found[c].to_numpy(dtype="float64") for c in found.columns}
+        return {
+            int(m): {c: float(v[i]) for c, v in columns.items()}
+            for i, m in enumerate(summaries["market_id"].to_numpy())
+        }
+
+    def signal(self, market_id: int, timeframe: str, fast: int, slow: int, since: int) -> Series:
+        """(close time, +1 golden / -1 death / 0) of each candle that closed after ``since``."""
+        step = TIMEFRAMES[timeframe]
+        closed_end = self.written[market_id] // step * step  # candles opening before it are closed
+        if closed_end <= since:
+            return NOTHING
+        history = max(SIGNAL_CANDLES, 5 * slow) * step
+        frame = candles.merged(self.session, market_id, timeframe, closed_end - history, closed_end)
+        if not len(frame):
+            return NOTHING
+        close = frame["close"].to_numpy(dtype="float64")
+        opened = frame["ts"].to_numpy(dtype="int64")
+        quick, steady = signals.ema(close, fast), signals.ema(close, slow)
+        crosses = signals.crossovers(opened.tolist(), close, quick, steady)
+        cross = {c.ts: 1.0 if c.kind == "golden" else -1.0 for c in crosses}
+        new = opened + step > since
+        return opened[new] + step, np.array([cross.get(int(t), 0.0) for t in opened[new]])
+
+
+@dataclass(frozen=True, slots=True)
+class Watched:
+    """One series rules watch (``SERIES_KEYS``), and the oldest observation they have all seen."""
+
+    kind: str
+    exchange: str | None
+    pair: str
+    window_ms: int | None
+    timeframe: str | None
+    fast: int | None
+    slow: int | None
+    since: int
+
+
+def _observe(
+    session: Session, watched: list[Watched], ids: dict[tuple[str, str], int], written: dict[int, int]
+) -> list[Series]:
+    """Every watched series' new observations (ts, value), oldest first."""
+    reads = _Reads(session, written)
+    found: list[Series] = [NOTHING] * len(watched)
+    by_pair: dict[str, list[int]] = {}
+    for (exchange, pair), m in ids.items():
+        if exchange != AGGREGATE:
+            by_pair.setdefault(pair, []).append(m)
+
+    def markets_of(w: Watched) -> list[int]:
+        return [ids[w.exchange, w.pair]] if w.exchange else by_pair.get(w.pair, [])
+
+    for kind in ("price", "spread"):
+        wanted = [(i, w) for i, w in enumerate(watched) if w.kind == kind]
+        since: dict[int, int] = {}
+        for _, w in wanted:
+            # the median needs each market's value as of the first new time: look back an hour
+            low = w.since + 1 if w.exchange else w.since - HOUR
+            for m in markets_of(w):
+                since[m] = min(since.get(m, low), low)
+        if not since:
             continue
-        if rule.kind == "price":
-            if rule.exchange:
-                series = frames[0]
-                found[i] = [
-                    (int(t), float(v))
-                    for t, v in zip(series["ts"], series["price"], strict=True)
-                    if t > rule.seen
-                ]
-            else:  # the median of every market's latest price at each tick time
-                wide = (
-                    pd.concat(frames)
-                    .pivot_table(index="ts", columns="market_id", values="price")
-                    .sort_index()
-                    .ffill()
-                )
-                median = wide.median(axis=1)
-                stamps, mids = median.index.to_numpy(dtype="int64"), median.to_numpy(dtype="float64")
-                found[i] = [(int(t), float(v)) for t, v in zip(stamps, mids, strict=True) if t > rule.seen]
-            continue
-        newest = max(int(f["ts"].iloc[-1]) for f in frames)
-        if newest <= rule.seen or rule.window_ms is None:
-            continue
-        summaries = ticks.window_summaries(session, markets, newest - rule.window_ms, newest + 1)
-        values = []
-        for summary in summaries.to_dict("records"):
-            try:
-                stats = finish(summary)
-            except ValueError:
-                continue  # too few ticks in the window
-            values.append(
-                {
-                    "change": stats.pct_change,
-                    "move": stats.largest_pct_move.value,
-                    "volatility": stats.volatility,
-                }[rule.kind]
-            )
-        if values:
-            found[i] = [(newest, float(np.median(values)))]
+        points = reads.points(kind, since)
+        for i, w in wanted:
+            if w.exchange:
+                t, v = points.get(ids[w.exchange, w.pair], NOTHING)
+                found[i] = (t[t > w.since], v[t > w.since])
+            else:
+                found[i] = _median_at_each_time([points.get(m, NOTHING) for m in markets_of(w)], w.since)
+
+    windows = sorted({w.window_ms for w in watched if w.kind in WINDOWED and w.window_ms})
+    for window_ms in windows:
+        group = [(i, w) for i, w in enumerate(watched) if w.kind in WINDOWED and w.window_ms == window_ms]
+        stats = reads.window_figures(window_ms, sorted({m for _, w in group for m in markets_of(w)}))
+        for i, w in group:
+            markets_ = markets_of(w)
+            newest = max((written[m] for m in markets_ if m in written), default=None)
+            values = [stats[m][FIGURES[w.kind]] for m in markets_ if m in stats]
+            values = [v for v in values if not np.isnan(v)]
+            if newest is not None and newest > w.since and values:
+                found[i] = (np.array([newest]), np.array([float(np.median(values))]))
+
+    for i, w in enumerate(watched):
+        if w.kind == "signal" and w.exchange and w.timeframe and w.fast and w.slow:
+            market = ids[w.exchange, w.pair]
+            if market in written:
+                found[i] = reads.signal(market, w.timeframe, w.fast, w.slow, w.since)
     return found
 
 
-def _message(rule: AlertRule, ts: int, value: float, exchanges: int) -> tuple[str, str]:
-    where = rule.exchange or f"the median of {exchanges} exchanges"
-    what = {
-        "price": f"price {value:,.8g} is {rule.op.replace('_', ' ')} {rule.value:,.8g}",
-        "change": f"changed {value:+.4g}% over the window ({rule.op} {rule.value:g}%)",
-        "move": f"largest consecutive move {value:+.4g}% in the window ({rule.op} {rule.value:g}%)",
-        "volatility": f"volatility {value:.4g} over the window (at least {rule.value:g})",
-    }[rule.kind]
-    title = f"cryptocrunch alert: {rule.pair} {rule.kind} {rule.op}"
-    note = f"\n{rule.note}" if rule.note else ""
-    return title, f"{rule.pair} on {where}: {what} at {utc_text(ts)} UTC.{note}"
-
-
-def evaluate(session: Session, market_ids: Sequence[int], max_per_hour: int) -> int:
-    """Evaluate every live rule on the pairs of ``market_ids`` (just written), record an event with
-    its deliveries for each firing (at most ``max_per_hour`` notifications per user an hour, then
-    one summary), store the rules' state; return how many fired. The caller commits."""
-    names = session.execute(
-        select(Market.id, Exchange.name, Market.pair)
-        .join(Market.exchange)
-        .where(Market.id.in_(list(market_ids)))
-    ).all()
-    touched = {(e, p) for _, e, p in names}
-    pairs = {p for _, p in touched}
-    rules = [
-        r
-        for r in alerts.live_rules(session, pairs)
-        if (r.exchange is None and r.pair in pairs) or (r.exchange, r.pair) in touched
-    ]
-    if not rules:
+def evaluate(session: Session, spans: Mapping[int, tuple[int, int]], max_per_hour: int) -> int:
+    """Evaluate every live rule on the pairs of the markets just written (``spans``: market id →
+    (first, last) ts written), record an event with its deliveries for each firing (at most
+    ``max_per_hour`` notifications per user an hour, then one summary), store the rules' state;
+    return how many fired. The caller commits."""
+    written = {int(m): int(high) for m, (_, high) in spans.items()}
+    on_written = set(markets.names(session, written).values())
+    rules = alerts.live_rules(session, {p for _, p in on_written})
+    if rules.empty:
+        return 0
+    keys = zip(rules["exchange"], rules["pair"], strict=True)
+    watched = rules["exchange"].isna().to_numpy() | np.array([k in on_written for k in keys], dtype=bool)
+    rules = rules[watched].reset_index(drop=True)
+    if rules.empty:
         return 0
     ids = {
-        (e, p): m
-        for m, e, p in session.execute(
-            select(Market.id, Exchange.name, Market.pair)
-            .join(Market.exchange)
-            .where(Market.pair.in_(sorted(pairs)))
-        )
+        (e, p): int(m)
+        for m, e, p in markets.stored_markets(session, pairs=set(rules["pair"])).itertuples(index=False)
     }
-    observed = _observations(session, rules, ids)
-    width = max((len(o) for o in observed), default=0)
+    keyed = rules[SERIES_KEYS].astype(object).where(rules[SERIES_KEYS].notna(), None)
+    code = keyed.groupby(SERIES_KEYS, dropna=False, sort=False).ngroup().to_numpy()
+    since = rules.groupby(code)["seen"].min().sort_index().to_numpy()
+    firsts = keyed.drop_duplicates(SERIES_KEYS).to_dict("records")
+    watched = [
+        Watched(
+            kind=str(r["kind"]),
+            exchange=r["exchange"],
+            pair=str(r["pair"]),
+            window_ms=None if r["window_ms"] is None else int(r["window_ms"]),
+            timeframe=r["timeframe"],
+            fast=None if r["fast"] is None else int(r["fast"]),
+            slow=None if r["slow"] is None else int(r["slow"]),
+            since=int(s),
+        )
+        for r, s in zip(firsts, since, strict=True)
+    ]
+    observed = _observe(session, watched, ids, written)
+
+    width = max(len(t) for t, _ in observed)
     if width == 0:
         return 0
-    ts = np.zeros((len(rules), width), dtype=np.int64)
-    values = np.full((len(rules), width), np.nan)
-    for i, points in enumerate(observed):
-        for j, (t, v) in enumerate(points):
-            ts[i, j], values[i, j] = t, v
+    grid_ts = np.zeros((len(watched), width), dtype=np.int64)
+    grid = np.full((len(watched), width), np.nan)
+    for i, (t, v) in enumerate(observed):
+        grid_ts[i, : len(t)], grid[i, : len(t)] = t, v
+    ts, values = grid_ts[code], grid[code]
+    values[ts <= rules["seen"].to_numpy()[:, None]] = np.nan  # what each rule has already seen
     arrays = _arrays(rules)
     firings = conditions.evaluate(arrays, ts, values)
-    for i, rule in enumerate(rules):
-        rule.state = int(arrays.state[i])
-        rule.last_fired = None if arrays.last_fired[i] == conditions.NEVER else int(arrays.last_fired[i])
-        if observed[i]:
-            rule.seen = observed[i][-1][0]
+
+    seen = np.maximum(rules["seen"].to_numpy(), np.where(np.isnan(values), 0, ts).max(axis=1))
+    last_fired = np.where(arrays.last_fired == conditions.NEVER, -1, arrays.last_fired)
+    before = rules["last_fired"].fillna(-1).to_numpy(dtype="int64")
+    changed = (arrays.state != rules["state"].to_numpy()) | (last_fired != before) | (seen != rules["seen"])
+    alerts.save_states(
+        session,
+        [
+            {"id": int(i), "state": int(s), "last_fired": None if f < 0 else int(f), "seen": int(n)}
+            for i, s, f, n in zip(
+                rules["id"][changed], arrays.state[changed], last_fired[changed], seen[changed], strict=True
+            )
+        ],
+    )
     if firings:
         _record(session, rules, firings, ids, max_per_hour)
     session.flush()
     return len(firings)
 
 
+def _message(rule: Mapping[Any, Any], ts: int, value: float, exchanges: int) -> tuple[str, str]:
+    pair, kind, op, level = rule["pair"], rule["kind"], str(rule["op"]), rule["value"]
+    where = rule["exchange"] or f"the median of {exchanges} exchanges"
+    what = {
+        "price": f"price {value:,.8g} is {op.replace('_', ' ')} {level:,.8g}",
+        "change": f"changed {value:+.4g}% over the window ({op} {level:g}%)",
+        "move": f"largest consecutive move {value:+.4g}% in the window ({op} {level:g}%)",
+        "volatility": f"volatility {value:.4g} over the window (at least {level:g})",
+        "spread": f"book-top spread {value:.4g} bps (at least {level:g} bps)",
+        "signal": f"EMA({rule['fast']}) crossed EMA({rule['slow']}) "
+        f"{'upwards (golden cross)' if value > 0 else 'downwards (death cross)'} on the {rule['timeframe']} "
+        "candle closing",
+    }[kind]
+    title = f"cryptocrunch alert: {pair} {kind} {op}"
+    note = f"\n{rule['note']}" if rule["note"] else ""
+    return title, f"{pair} on {where}: {what} at {utc_text(ts)} UTC.{note}"
+
+
 def _record(
     session: Session,
-    rules: Sequence[AlertRule],
-    firings: Sequence[conditions.Firing],
+    rules: pd.DataFrame,
+    firings: list[conditions.Firing],
     ids: Mapping[tuple[str, str], int],
     max_per_hour: int,
 ) -> None:
+    """One event per firing, queued for the rule's channels while the user's hour has room
+    (ALERTS_MAX_PER_HOUR); past it the event is kept as held, and one summary per stretch of
+    held events, sent when the hour frees a place, says how many."""
     now = now_ms()
-    channels = alerts.rule_channels(session, [rules[f.rule].id for f in firings])
-    budget: dict[int, int] = {}
-    held: dict[int, int] = {}
-    for firing in firings:
-        rule = rules[firing.rule]
-        if rule.user_id not in budget:
-            budget[rule.user_id] = max_per_hour - alerts.sent_since(session, rule.user_id, now - HOUR)
-        exchanges = sum(1 for e, p in ids if p == rule.pair and e != AGGREGATE)
+    fired = rules.iloc[[f.rule for f in firings]]
+    channels_of = alerts.rule_channels(session, fired["id"].tolist())
+    counts = alerts.notified_since(session, fired["user_id"].tolist(), now - HOUR)
+    room = {u: max_per_hour - counts.get(u, (0, now))[0] for u in set(fired["user_id"].tolist())}
+    held: dict[int, list[tuple[int, list[int]]]] = {}
+    new = []
+    for firing, rule in zip(firings, fired.to_dict("records"), strict=True):
+        rule_id, user_id = int(rule["id"]), int(rule["user_id"])
+        targets = channels_of.get(rule_id, [])
+        exchanges = sum(1 for e, p in ids if p == rule["pair"] and e != AGGREGATE)
         title, message = _message(rule, firing.ts, firing.value, exchanges)
-        notify = channels.get(rule.id, []) if budget[rule.user_id] > 0 else []
-        if budget[rule.user_id] <= 0:
-            held[rule.user_id] = held.get(rule.user_id, 0) + 1
-        budget[rule.user_id] -= 1
-        alerts.add_event(
-            session,
-            rule.user_id,
-            "rule",
-            firing.ts,
-            title,
-            message,
-            notify,
-            now,
-            rule_id=rule.id,
-            observed=firing.value,
-        )
-    for user_id, count in held.items():
-        if budget[user_id] + count == 0:  # the first time this hour the budget ran out: say so once
-            targets = sorted({c for r in rules if r.user_id == user_id for c in channels.get(r.id, [])})
-            alerts.add_event(
-                session,
+        hold = bool(targets) and room[user_id] <= 0
+        if targets and not hold:
+            room[user_id] -= 1
+        if hold:
+            held.setdefault(user_id, []).append((firing.ts, targets))
+        new.append(
+            alerts.NewEvent(
                 user_id,
-                "summary",
-                now,
-                "cryptocrunch: alerts held back",
-                f"{count} more alert{'s' if count != 1 else ''} fired within the hour past "
-                f"ALERTS_MAX_PER_HOUR ({max_per_hour}); they are in your alert history, not sent.",
-                targets,
-                now,
+                "rule",
+                firing.ts,
+                title,
+                message,
+                () if hold else targets,
+                rule_id=rule_id,
+                observed=firing.value,
+                held=hold,
             )
+        )
+    alerts.add_events(session, new, now)
+    for user_id, kept in held.items():
+        _summarise(session, user_id, kept, counts.get(user_id, (0, now))[1] + HOUR, max_per_hour, now)
+
+
+def _summarise(
+    session: Session, user_id: int, kept: list[tuple[int, list[int]]], frees: int, max_per_hour: int, now: int
+) -> None:
+    """Count held events into the user's waiting summary, or start one due when the hour frees a
+    place (``frees``)."""
+    targets = sorted({c for _, cs in kept for c in cs})
+    summary = alerts.open_summary(session, user_id, now)
+    count = len(kept) + (int(summary.observed or 0) if summary else 0)
+    first = summary.ts if summary else min(t for t, _ in kept)
+    message = (
+        f"{count} more alert{'s' if count != 1 else ''} fired since {utc_text(first)} UTC past "
+        f"ALERTS_MAX_PER_HOUR ({max_per_hour}); they were held back and are in your alert history."
+    )
+    if summary is None:
+        new = alerts.NewEvent(
+            user_id,
+            "summary",
+            first,
+            "cryptocrunch: alerts held back",
+            message,
+            targets,
+            observed=float(count),
+        )
+        alerts.add_events(session, [new], now, next_try=max(frees, now))
+        return
+    summary.observed, summary.message = float(count), message
+    alerts.add_deliveries(session, summary.id, targets, max(frees, now))

@@ -45,11 +45,11 @@ def record(session: Session, failures_in_row: int) -> int:
     by_user: dict[int, list[int]] = {}
     for channel in channels:
         by_user.setdefault(channel.user_id, []).append(channel.id)
-    count = 0
-    now = now_ms()
-    for ts, title, message in _lines(session, failures_in_row):
-        for user_id, channel_ids in by_user.items():
-            alerts.add_event(session, user_id, "system", ts, title, message, channel_ids, now)
-            count += 1
+    new = [
+        alerts.NewEvent(user_id, "system", ts, title, message, channel_ids)
+        for ts, title, message in _lines(session, failures_in_row)
+        for user_id, channel_ids in by_user.items()
+    ]
+    alerts.add_events(session, new, now_ms())
     session.commit()
-    return count
+    return len(new)

@@ -253,6 +253,24 @@ def finish(summary: pd.Series | Mapping[Any, Any]) -> Stats:
     )
 
 
+def figures(summaries: pd.DataFrame) -> pd.DataFrame:
+    """``finish``'s pct_change, largest_pct_move (its value) and volatility for every row of a
+    frame of combined summaries at once; NaN where a row has fewer than MIN_POINTS ticks."""
+    enough = summaries["n"].to_numpy() >= MIN_POINTS
+    first, last = summaries["first"].to_numpy(), summaries["last"].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = pd.DataFrame(
+            {
+                "pct_change": 100 * (last - first) / first,
+                "largest_pct_move": summaries["pct"].to_numpy(dtype="float64"),
+                "volatility": np.sqrt(summaries["rm2"].to_numpy() / (summaries["rn"].to_numpy() - 1)),
+            },
+            index=summaries.index,
+        )
+    out.loc[~enough] = np.nan
+    return out
+
+
 def compute(ts: Sequence[int] | np.ndarray, prices: Sequence[float] | np.ndarray) -> Stats:
     """Statistics of one series of (ts, price), ordered by ts."""
     frame = pd.DataFrame(

@@ -254,8 +254,10 @@ def _keep_rejections(
 
 
 def _store(session: Session, fetched: list[Tick], book_tops: list[BookTop]) -> dict[str, tuple[int, int]]:
-    """Bulk-insert the cycle's ticks (one statement per source, for exact per-source counts) and
-    book tops; return per source (stored, duplicates) of ticks."""
+    """Bulk-insert the cycle's book tops, then its ticks (one statement per source, for exact
+    per-source counts; the alert rules evaluated after the ticks see this cycle's books); return
+    per source (stored, duplicates) of ticks."""
+    books.store_book_tops(session, book_tops)
     by_source: dict[str, list[Tick]] = {}
     for tick in fetched:
         by_source.setdefault(tick.exchange, []).append(tick)
@@ -263,5 +265,4 @@ def _store(session: Session, fetched: list[Tick], book_tops: list[BookTop]) -> d
     for name, source_ticks in by_source.items():
         result = ticks.store_ticks(session, source_ticks)
         counts[name] = (result.stored, result.duplicates)
-    books.store_book_tops(session, book_tops)
     return counts

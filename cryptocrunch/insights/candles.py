@@ -10,10 +10,9 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from ..analysis import signals as ema_signals
-from ..analysis import stats
 from ..errors import BadRequest
 from ..storage import candles as candle_table
-from ..storage import markets, ticks
+from ..storage import markets
 from .markets import find_market
 from .params import MAX_POINTS, Window, minute_now, timeframe_ms
 
@@ -37,13 +36,8 @@ def candles(
     step = timeframe_ms(timeframe)
     market_id = find_market(session, exchange, pair)
     end = min(window.end, minute_now() + 60_000)
-    stored = candle_table.read_candles(session, market_id, timeframe, window.start, end)
-    prices = ticks.read_prices(session, {market_id: (window.start // step * step, end)})
-    derived = stats.resample(prices["ts"].to_numpy(), prices["price"].to_numpy(), step)
-    derived = derived[~derived["ts"].isin(stored["ts"]) & (derived["ts"] >= window.start)]
-    rows = [{**r, "source": "stored"} for r in _records(stored)]
-    rows += [{**r, "volume": None, "source": "ticks"} for r in _records(derived)]
-    rows.sort(key=lambda r: r["ts"])
+    frame = candle_table.merged(session, market_id, timeframe, window.start // step * step, end)
+    rows = _records(frame[frame["ts"] >= window.start])
     if len(rows) > MAX_POINTS:
         raise BadRequest(
             f"{len(rows)} {timeframe} candles in the window; pick a shorter window or a longer timeframe"

@@ -3,11 +3,9 @@ timeframes, pairs, and the limits on points. Errors are ``BadRequest`` naming th
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import datetime
 
-from ..clock import DAY, HOUR, TIMEFRAMES, now_ms, parse_duration
+from ..clock import DAY, HOUR, TIMEFRAMES, now_ms, parse_duration, parse_time
 from ..errors import BadRequest
 
 WINDOWS: dict[str, int | None] = {"1h": HOUR, "24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY, "all": None}
@@ -34,20 +32,6 @@ def minute_now() -> int:
     return now_ms() // 60_000 * 60_000
 
 
-def parse_time(name: str, value: str) -> int:
-    if re.fullmatch(r"-?\d+", value.strip()):
-        return int(value)
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise BadRequest(
-            f"{name} must be ISO 8601 (2024-01-01T00:00:00Z) or epoch ms, got {value!r}"
-        ) from None
-    if parsed.tzinfo is None:
-        raise BadRequest(f"{name} needs a time zone (e.g. a trailing Z for UTC), got {value!r}")
-    return int(parsed.timestamp() * 1000)
-
-
 def resolve_window(window: str | None, start: str | None, end: str | None, now: int | None = None) -> Window:
     """A named window ending now (default 24h), or an explicit start/end."""
     if start is None and end is None:
@@ -60,8 +44,11 @@ def resolve_window(window: str | None, start: str | None, end: str | None, now: 
         return Window(0 if length is None else now - length, OPEN_END, name)
     if window is not None:
         raise BadRequest("give either window or start/end, not both")
-    lo = parse_time("start", start) if start is not None else 0
-    hi = parse_time("end", end) + 1 if end is not None else OPEN_END
+    try:
+        lo = parse_time("start", start) if start is not None else 0
+        hi = parse_time("end", end) + 1 if end is not None else OPEN_END
+    except ValueError as error:
+        raise BadRequest(str(error)) from None
     if lo >= hi:
         raise BadRequest(f"start ({start}) must be before end ({end})")
     if start is not None and end is not None and hi - lo > MAX_RANGE_MS:

@@ -4,8 +4,11 @@ get the operator's system events."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select
+import pandas as pd
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ..models import AlertEvent, AlertRule, AlertRuleChannel, Channel, Delivery, User
@@ -23,37 +26,56 @@ def operator_channels(session: Session) -> list[Channel]:
     )
 
 
-def add_event(
-    session: Session,
-    user_id: int,
-    kind: str,
-    ts: int,
-    title: str,
-    message: str,
-    channel_ids: Sequence[int],
-    now: int,
-    rule_id: int | None = None,
-    observed: float | None = None,
-) -> AlertEvent:
-    """Record an event and queue it for each of ``channel_ids``, in the caller's transaction."""
-    event = AlertEvent(
-        user_id=user_id,
-        rule_id=rule_id,
-        observed=observed,
-        kind=kind,
-        ts=ts,
-        created=now,
-        title=title,
-        message=message,
-    )
-    session.add(event)
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to record, and the channels it goes to (none when ``held`` or unsubscribed)."""
+
+    user_id: int
+    kind: str
+    ts: int
+    title: str
+    message: str
+    channels: Sequence[int] = ()
+    rule_id: int | None = None
+    observed: float | None = None
+    held: bool = False
+
+
+def add_events(
+    session: Session, new: Sequence[NewEvent], now: int, next_try: int | None = None
+) -> list[AlertEvent]:
+    """Record events and queue each for its channels (due at ``next_try``, default ``now``), in the
+    caller's transaction: one insert of the events, one of their deliveries."""
+    events = [
+        AlertEvent(
+            user_id=e.user_id,
+            rule_id=e.rule_id,
+            observed=e.observed,
+            kind=e.kind,
+            ts=e.ts,
+            created=now,
+            title=e.title,
+            message=e.message,
+            held=e.held,
+        )
+        for e in new
+    ]
+    session.add_all(events)
     session.flush()
+    for event, e in zip(events, new, strict=True):
+        add_deliveries(session, event.id, e.channels, now if next_try is None else next_try)
+    session.flush()
+    return events
+
+
+def add_deliveries(session: Session, event_id: int, channel_ids: Iterable[int], next_try: int) -> None:
+    """Queue an event for more channels (those it is not queued for yet)."""
+    queued = set(session.scalars(select(Delivery.channel_id).where(Delivery.event_id == event_id)))
     session.add_all(
-        Delivery(event_id=event.id, channel_id=c, status="pending", tries=0, next_try=now)
-        for c in channel_ids
+        Delivery(event_id=event_id, channel_id=c, status="pending", tries=0, next_try=next_try)
+        for c in dict.fromkeys(channel_ids)
+        if c not in queued
     )
-    session.flush()
-    return event
 
 
 def due_deliveries(session: Session, now: int, limit: int) -> list[tuple[Delivery, Channel, AlertEvent]]:
@@ -104,21 +126,54 @@ def user_rule(session: Session, user_id: int, rule_id: int) -> AlertRule | None:
     return session.scalar(select(AlertRule).where(AlertRule.id == rule_id, AlertRule.user_id == user_id))
 
 
-def live_rules(session: Session, pairs: Iterable[str]) -> list[AlertRule]:
-    """Rules of enabled users on ``pairs`` that may still fire (not paused, done or expired)."""
-    return list(
-        session.scalars(
-            select(AlertRule)
-            .join(User, User.id == AlertRule.user_id)
-            .where(
-                AlertRule.pair.in_(sorted(set(pairs))),
-                AlertRule.paused.is_(False),
-                AlertRule.state.in_([0, 1, 2]),
-                User.disabled.is_(False),
-            )
-            .order_by(AlertRule.id)
+#: what evaluation reads of each rule
+RULE_FIELDS = (
+    "id",
+    "user_id",
+    "pair",
+    "exchange",
+    "kind",
+    "op",
+    "value",
+    "window_ms",
+    "timeframe",
+    "fast",
+    "slow",
+    "repeat",
+    "hysteresis_pct",
+    "cooldown_ms",
+    "expires",
+    "state",
+    "last_fired",
+    "seen",
+    "note",
+)
+
+
+def live_rules(session: Session, pairs: Iterable[str]) -> pd.DataFrame:
+    """``RULE_FIELDS`` of the rules of enabled users on ``pairs`` that may still fire (not paused,
+    done or expired), one row each by id: plain rows, as many rules are read every cycle."""
+    rows = session.execute(
+        select(*(getattr(AlertRule, f) for f in RULE_FIELDS))
+        .join(User, User.id == AlertRule.user_id)
+        .where(
+            AlertRule.pair.in_(sorted(set(pairs))),
+            AlertRule.paused.is_(False),
+            AlertRule.state.in_([0, 1, 2]),
+            User.disabled.is_(False),
         )
-    )
+        .order_by(AlertRule.id)
+    ).all()
+    frame = pd.DataFrame.from_records(rows, columns=list(RULE_FIELDS))
+    text = ["exchange", "timeframe", "note"]
+    frame[text] = frame[text].astype(object).where(frame[text].notna(), None)
+    return frame
+
+
+def save_states(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Store rules' evaluation state (dicts of id, state, last_fired, seen) in one executemany."""
+    if rows:
+        session.execute(update(AlertRule), list(rows))
 
 
 def rule_channels(session: Session, rule_ids: Iterable[int]) -> dict[int, list[int]]:
@@ -134,15 +189,39 @@ def rule_channels(session: Session, rule_ids: Iterable[int]) -> dict[int, list[i
     return found
 
 
-def sent_since(session: Session, user_id: int, since: int) -> int:
-    """How many rule events of the user were recorded since ``since`` (the storm guard's count)."""
-    return (
-        session.scalar(
-            select(func.count()).where(
-                AlertEvent.user_id == user_id, AlertEvent.kind == "rule", AlertEvent.created >= since
-            )
+def notified_since(session: Session, user_ids: Iterable[int], since: int) -> dict[int, tuple[int, int]]:
+    """Per user, how many rule events queued for a channel were recorded since ``since`` and when
+    the oldest of them was (the storm guard's count and when it frees a place)."""
+    rows = session.execute(
+        select(AlertEvent.user_id, func.count(AlertEvent.id), func.min(AlertEvent.created))
+        .where(
+            AlertEvent.user_id.in_(sorted(set(user_ids))),
+            AlertEvent.kind == "rule",
+            AlertEvent.created >= since,
+            select(Delivery.id).where(Delivery.event_id == AlertEvent.id).exists(),
         )
-        or 0
+        .group_by(AlertEvent.user_id)
+    )
+    return {user_id: (count, oldest) for user_id, count, oldest in rows}
+
+
+def open_summary(session: Session, user_id: int, now: int) -> AlertEvent | None:
+    """The user's storm-guard summary still waiting to be sent (none of its deliveries tried)."""
+    waiting = (
+        select(Delivery.id)
+        .where(
+            Delivery.event_id == AlertEvent.id,
+            Delivery.status == "pending",
+            Delivery.tries == 0,
+            Delivery.next_try > now,
+        )
+        .exists()
+    )
+    return session.scalar(
+        select(AlertEvent)
+        .where(AlertEvent.user_id == user_id, AlertEvent.kind == "summary", waiting)
+        .order_by(AlertEvent.id.desc())
+        .limit(1)
     )
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import BookTop
-from .bulk import Stored, fetch_floats, insert_rows
+from .bulk import Stored, fetch_floats, in_ranges, insert_rows
 from .markets import market_ids
 from .runs import bump_version
 
@@ -56,3 +57,16 @@ def read_book_tops(session: Session, market_id: int, low: int, high: int) -> pd.
     )
     frame = pd.DataFrame(fetch_floats(session, query, len(columns)), columns=list(BOOK_COLUMNS[1:]))
     return frame.astype({"ts": "int64"})
+
+
+def read_tops(session: Session, ranges: dict[int, tuple[int, int]]) -> pd.DataFrame:
+    """Best bid and ask (market_id, ts, bid, ask) of each market's book tops in its [low, high),
+    sorted by market and ts."""
+    query = (
+        select(BookTop.market_id, BookTop.ts, BookTop.bid, BookTop.ask)
+        .where(in_ranges(BookTop.market_id, BookTop.ts, ranges, 1))
+        .order_by(BookTop.market_id, BookTop.ts)
+    )
+    data = fetch_floats(session, query, 4) if ranges else np.zeros((0, 4))
+    frame = pd.DataFrame(data, columns=["market_id", "ts", "bid", "ask"])
+    return frame.astype({"market_id": "int64", "ts": "int64"})

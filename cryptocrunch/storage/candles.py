@@ -10,10 +10,13 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ..analysis import stats
+from ..clock import HOUR, TIMEFRAMES
 from ..models import Candle, Exchange, Market
 from .bulk import Stored, fetch_floats, insert_rows
 from .markets import market_ids
 from .runs import bump_version
+from .ticks import read_prices, read_rollups
 
 if TYPE_CHECKING:
     from ..sources.base import Candle as CandleValue
@@ -74,3 +77,40 @@ def last_candle_ts(session: Session, exchange: str, pair: str, timeframe: str) -
         .join(Market.exchange)
         .where(Exchange.name == exchange, Market.pair == pair, Candle.timeframe == timeframe)
     )
+
+
+def _derived(session: Session, market_id: int, step: int, low: int, high: int) -> pd.DataFrame:
+    """Candles of ``step`` resampled from what was collected in [low, high): for timeframes of
+    whole hours, from the hourly rollups (first, max, min, last) and raw ticks only in a partial
+    last hour; for shorter ones, from the ticks."""
+    whole = high // HOUR * HOUR if step % HOUR == 0 else low
+    prices = read_prices(session, {market_id: (max(low, whole), high)})
+    parts = [
+        stats.resample(prices["ts"].to_numpy(), prices["price"].to_numpy(), HOUR if whole > low else step)
+    ]
+    if whole > low:
+        hours = read_rollups(
+            session, HOUR, {market_id: (low, whole)}, ("start", "first", "max", "min", "last")
+        ).rename(columns={"start": "ts", "first": "open", "max": "high", "min": "low", "last": "close"})
+        parts.insert(0, hours)
+    frame = pd.concat([p for p in parts if len(p)] or parts[-1:], ignore_index=True)
+    frame["ts"] = frame["ts"].astype("int64") // step * step
+    grouped = frame.groupby("ts", sort=True)
+    out = grouped.agg(
+        open=("open", "first"), high=("high", "max"), low=("low", "min"), close=("close", "last")
+    )
+    return out.reset_index()
+
+
+def merged(session: Session, market_id: int, timeframe: str, low: int, high: int) -> pd.DataFrame:
+    """A market's candles opening in [low, high) (``low`` on a candle boundary): stored ones
+    (backfill, import) where they exist, the rest resampled from what was collected, so every
+    market has candles. Columns ts, open, high, low, close, volume (None where derived), source
+    (``stored`` or ``ticks``), ordered by ts; the last one may still be open."""
+    stored = read_candles(session, market_id, timeframe, low, high).assign(source="stored")
+    derived = _derived(session, market_id, TIMEFRAMES[timeframe], low, high)
+    derived = derived[~derived["ts"].isin(stored["ts"])].assign(volume=None, source="ticks")
+    frames = [f for f in (stored, derived) if len(f)]
+    if not frames:
+        return stored
+    return pd.concat(frames, ignore_index=True).sort_values("ts", kind="stable").reset_index(drop=True)

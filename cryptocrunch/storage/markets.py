@@ -53,6 +53,16 @@ def market_id(session: Session, exchange: str, pair: str) -> int | None:
     )
 
 
+def names(session: Session, ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    """(exchange, pair) of each of the market ``ids``."""
+    rows = session.execute(
+        select(Market.id, Exchange.name, Market.pair)
+        .join(Market.exchange)
+        .where(Market.id.in_(sorted(set(ids))))
+    )
+    return {market: (exchange, pair) for market, exchange, pair in rows}
+
+
 def known_ids(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
     """The ids of those of ``keys`` ((exchange, pair)) that are stored; creates nothing."""
     wanted = set(keys)
@@ -64,9 +74,17 @@ def known_ids(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[s
     return {(name, pair): id_ for name, pair, id_ in rows if (name, pair) in wanted}
 
 
-def stored_markets(session: Session, exchange: str | None = None, quote: str | None = None) -> pd.DataFrame:
-    """Stored markets (market_id, exchange, pair), of one exchange and quote currency or all, by id."""
+def stored_markets(
+    session: Session,
+    exchange: str | None = None,
+    quote: str | None = None,
+    pairs: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """Stored markets (market_id, exchange, pair) by id: all, or of one exchange, a quote currency,
+    some pairs."""
     query = select(Market.id, Exchange.name, Market.pair).join(Market.exchange).order_by(Market.id)
+    if pairs is not None:
+        query = query.where(Market.pair.in_(sorted(set(pairs))))
     if exchange:
         query = query.where(Exchange.name == exchange)
     if quote:
