@@ -12,6 +12,11 @@ _events = Namespace()
 #: system events are recorded and delivered).
 collect_finished = _events.signal("collect-finished")
 
+#: Sent by ``flask collect --every`` (sender: the app) when a stop signal ended its loop, after the
+#: last cycle; receivers finish their background work within a bound and return lines to print
+#: (the delivery thread stops and the outbox is flushed).
+collect_stopping = _events.signal("collect-stopping")
+
 #: Sent by ``storage.ticks.store_ticks`` (sender: the session) after new ticks and their rollups
 #: are written, with ``spans`` ({market_id: (first ts, last ts)}), in the writer's transaction:
 #: alert rules are evaluated here.

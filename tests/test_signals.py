@@ -75,7 +75,7 @@ def test_candles_from_the_rollups_are_the_candles_of_the_ticks(app):
         for timeframe, step in TIMEFRAMES.items():
             for end in (start + 2 * 24 * HOUR, start + 2 * 24 * HOUR + 1_234_567, int(stamps[-1]) + 1):
                 low = (start + 5 * HOUR + 17) // step * step
-                got = merged(db.session, market, timeframe, low, end)
+                got = merged(db.session, [market], timeframe, low, end)
                 keep = (stamps >= low) & (stamps < end)
                 expected = resample(stamps[keep], prices[keep], step)
                 pd.testing.assert_frame_equal(

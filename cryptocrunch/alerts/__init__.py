@@ -78,6 +78,21 @@ def _after_collect(app: Flask, session: Session, every: float | None = None) -> 
     return lines
 
 
+def _on_stop(app: Flask) -> list[str]:
+    """``flask collect --every`` is stopping: let the delivery thread finish the sends it has
+    started (bounded by NOTIFY_TIMEOUT), then deliver what the last cycle queued, as bounded."""
+    running = app.extensions.pop("cryptocrunch.delivery", None)
+    if running is not None:
+        thread, stop = running
+        stop.set()
+        thread.join(float(app.config["NOTIFY_TIMEOUT"]) + POLL_SECONDS)
+    with app.app_context():
+        try:
+            return [flush(app, db.session())]
+        finally:
+            db.session.remove()
+
+
 @click.command("notify")
 @with_appcontext
 def notify_command() -> None:
@@ -100,4 +115,5 @@ def init_app(app: Flask) -> None:
     add_check(app, check_settings)
     events.ticks_stored.connect(_after_ticks)
     events.collect_finished.connect(_after_collect, sender=app)
+    events.collect_stopping.connect(_on_stop, sender=app)
     app.cli.add_command(notify_command)

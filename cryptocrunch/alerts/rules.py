@@ -314,7 +314,9 @@ class _Reads:
     def window_figures(self, window_ms: int, market_ids: list[int]) -> dict[int, dict[str, float]]:
         """Each market's window figures (``stats.figures``) over the window ending at the newest
         tick written."""
-        summaries = ticks.window_summaries(self.session, market_ids, self.end - window_ms, self.end)
+        # no tick is newer than the write: the current hour's rollup stands for the end edge
+        to_hour = -(-self.end // HOUR) * HOUR
+        summaries = ticks.window_summaries(self.session, market_ids, self.end - window_ms, to_hour)
         found = figures(summaries)
         columns = {c: found[c].to_numpy(dtype="float64") for c in found.columns}
         return {
@@ -322,23 +324,28 @@ class _Reads:
             for i, m in enumerate(summaries["market_id"].to_numpy())
         }
 
-    def signal(self, market_id: int, timeframe: str, fast: int, slow: int, since: int) -> Series:
-        """(close time, +1 golden / -1 death / 0) of each candle that closed after ``since``."""
+    def closes(self, timeframe: str, slow: int, market_ids: list[int]) -> dict[int, Series]:
+        """Each market's closed candles of ``timeframe`` (open time, close): the last
+        max(SIGNAL_CANDLES, 5 x slow) before the newest tick written."""
         step = TIMEFRAMES[timeframe]
-        closed_end = self.written[market_id] // step * step  # candles opening before it are closed
-        if closed_end <= since:
-            return NOTHING
+        closed_end = self.end // step * step  # candles opening before it are closed
         history = max(SIGNAL_CANDLES, 5 * slow) * step
-        frame = candles.merged(self.session, market_id, timeframe, closed_end - history, closed_end)
-        if not len(frame):
-            return NOTHING
-        close = frame["close"].to_numpy(dtype="float64")
-        opened = frame["ts"].to_numpy(dtype="int64")
-        quick, steady = signals.ema(close, fast), signals.ema(close, slow)
-        crosses = signals.crossovers(opened.tolist(), close, quick, steady)
-        cross = {c.ts: 1.0 if c.kind == "golden" else -1.0 for c in crosses}
-        new = opened + step > since
-        return opened[new] + step, np.array([cross.get(int(t), 0.0) for t in opened[new]])
+        frame = candles.merged(self.session, market_ids, timeframe, closed_end - history, closed_end)
+        return {m: (t, c) for m, (t, c) in _split(frame, ["ts", "close"]).items()}
+
+
+def _crosses(candles_: Series, step: int, fast: int, slow: int, since: int) -> Series:
+    """(close time, +1 golden / -1 death / 0) of each candle in ``candles_`` (open time, close)
+    that closed after ``since``."""
+    opened, close = candles_
+    close = close.astype("float64")
+    quick, steady = signals.ema(close, fast), signals.ema(close, slow)
+    cross = {
+        c.ts: 1.0 if c.kind == "golden" else -1.0
+        for c in signals.crossovers(opened.tolist(), close, quick, steady)
+    }
+    new = opened + step > since
+    return opened[new] + step, np.array([cross.get(int(t), 0.0) for t in opened[new]])
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,11 +406,19 @@ def _observe(
             if newest is not None and newest > w.since and values:
                 found[i] = (np.array([newest]), np.array([float(np.median(values))]))
 
-    for i, w in enumerate(watched):
-        if w.kind == "signal" and w.exchange and w.timeframe and w.fast and w.slow:
-            market = ids[w.exchange, w.pair]
-            if market in written:
-                found[i] = reads.signal(market, w.timeframe, w.fast, w.slow, w.since)
+    signal = [(i, w) for i, w in enumerate(watched) if w.kind == "signal" and w.exchange and w.timeframe]
+    for timeframe in sorted({str(w.timeframe) for _, w in signal}):
+        step = TIMEFRAMES[timeframe]
+        # only when a candle closed since the rule last looked
+        due = [(i, w) for i, w in signal if w.timeframe == timeframe and reads.end // step * step > w.since]
+        if not due:
+            continue
+        slowest = max(int(w.slow or 0) for _, w in due)
+        closes = reads.closes(timeframe, slowest, sorted({ids[str(w.exchange), w.pair] for _, w in due}))
+        for i, w in due:
+            market = ids[str(w.exchange), w.pair]
+            if market in written and market in closes:
+                found[i] = _crosses(closes[market], step, int(w.fast or 0), int(w.slow or 0), w.since)
     return found
 
 
@@ -464,9 +479,9 @@ def evaluate(session: Session, spans: Mapping[int, tuple[int, int]], max_per_hou
     alerts.save_states(
         session,
         [
-            {"id": int(i), "state": int(s), "last_fired": None if f < 0 else int(f), "seen": int(n)}
-            for i, s, f, n in zip(
-                rules["id"][changed], arrays.state[changed], last_fired[changed], seen[changed], strict=True
+            (int(s), None if f < 0 else int(f), int(n), int(i))
+            for s, f, n, i in zip(
+                arrays.state[changed], last_fired[changed], seen[changed], rules["id"][changed], strict=True
             )
         ],
     )
@@ -510,11 +525,14 @@ def _record(
     counts = alerts.notified_since(session, fired["user_id"].tolist(), now - HOUR)
     room = {u: max_per_hour - counts.get(u, (0, now))[0] for u in set(fired["user_id"].tolist())}
     held: dict[int, list[tuple[int, list[int]]]] = {}
+    per_pair: dict[str, int] = {}
+    for exchange, pair in ids:
+        per_pair[pair] = per_pair.get(pair, 0) + (exchange != AGGREGATE)
     new = []
     for firing, rule in zip(firings, fired.to_dict("records"), strict=True):
         rule_id, user_id = int(rule["id"]), int(rule["user_id"])
         targets = channels_of.get(rule_id, [])
-        exchanges = sum(1 for e, p in ids if p == rule["pair"] and e != AGGREGATE)
+        exchanges = per_pair.get(rule["pair"], 0)
         title, message = _message(rule, firing.ts, firing.value, exchanges)
         hold = bool(targets) and room[user_id] <= 0
         if targets and not hold:

@@ -36,8 +36,8 @@ def candles(
     step = timeframe_ms(timeframe)
     market_id = find_market(session, exchange, pair)
     end = min(window.end, minute_now() + 60_000)
-    frame = candle_table.merged(session, market_id, timeframe, window.start // step * step, end)
-    rows = _records(frame[frame["ts"] >= window.start])
+    frame = candle_table.merged(session, [market_id], timeframe, window.start // step * step, end)
+    rows = _records(frame[frame["ts"] >= window.start].drop(columns="market_id"))
     if len(rows) > MAX_POINTS:
         raise BadRequest(
             f"{len(rows)} {timeframe} candles in the window; pick a shorter window or a longer timeframe"

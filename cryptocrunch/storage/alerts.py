@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from ..models import AlertEvent, AlertRule, AlertRuleChannel, Channel, Delivery, User
+from .bulk import fetch_rows
 
 
 def operator_channels(session: Session) -> list[Channel]:
@@ -62,8 +63,12 @@ def add_events(
     ]
     session.add_all(events)
     session.flush()
-    for event, e in zip(events, new, strict=True):
-        add_deliveries(session, event.id, e.channels, now if next_try is None else next_try)
+    due = now if next_try is None else next_try
+    session.add_all(
+        Delivery(event_id=event.id, channel_id=c, status="pending", tries=0, next_try=due)
+        for event, e in zip(events, new, strict=True)
+        for c in dict.fromkeys(e.channels)
+    )
     session.flush()
     return events
 
@@ -153,7 +158,7 @@ RULE_FIELDS = (
 def live_rules(session: Session, pairs: Iterable[str]) -> pd.DataFrame:
     """``RULE_FIELDS`` of the rules of enabled users on ``pairs`` that may still fire (not paused,
     done or expired), one row each by id: plain rows, as many rules are read every cycle."""
-    rows = session.execute(
+    query = (
         select(*(getattr(AlertRule, f) for f in RULE_FIELDS))
         .join(User, User.id == AlertRule.user_id)
         .where(
@@ -163,17 +168,36 @@ def live_rules(session: Session, pairs: Iterable[str]) -> pd.DataFrame:
             User.disabled.is_(False),
         )
         .order_by(AlertRule.id)
-    ).all()
-    frame = pd.DataFrame.from_records(rows, columns=list(RULE_FIELDS))
+    )
+    frame = pd.DataFrame.from_records(fetch_rows(session, query), columns=list(RULE_FIELDS))
     text = ["exchange", "timeframe", "note"]
     frame[text] = frame[text].astype(object).where(frame[text].notna(), None)
     return frame
 
 
-def save_states(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Store rules' evaluation state (dicts of id, state, last_fired, seen) in one executemany."""
-    if rows:
-        session.execute(update(AlertRule), list(rows))
+def save_states(session: Session, rows: Sequence[tuple[int, int | None, int, int]]) -> None:
+    """Store rules' evaluation state, (state, last_fired, seen, id) each, in one executemany
+    straight to the driver (a state is saved for most rules after every write)."""
+    if not rows:
+        return
+    statement = (
+        update(AlertRule)
+        .where(AlertRule.id == bindparam("i"))
+        .values(state=bindparam("s"), last_fired=bindparam("f"), seen=bindparam("n"))
+    )
+    conn = session.connection()
+    compiled = statement.compile(dialect=conn.dialect)
+    order = [{"s": 0, "f": 1, "n": 2, "i": 3}[name] for name in compiled.positiontup or ()]
+    params: list[Any] = (
+        [tuple(row[k] for k in order) for row in rows]
+        if compiled.positional
+        else [dict(zip("sfni", row, strict=True)) for row in rows]
+    )
+    cursor = conn.connection.cursor()
+    try:
+        cursor.executemany(str(compiled), params)
+    finally:
+        cursor.close()
 
 
 def rule_channels(session: Session, rule_ids: Iterable[int]) -> dict[int, list[int]]:

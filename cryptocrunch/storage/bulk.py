@@ -93,11 +93,11 @@ def in_ranges(
     )
 
 
-def fetch_floats(session: Session, query: sa.Select[*tuple[Any, ...]], width: int) -> np.ndarray:
-    """Run ``query`` on the session's connection and return its rows as a float64 array.
+def fetch_rows(session: Session, query: sa.Select[*tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Run ``query`` on the session's connection and return its rows as plain tuples.
 
-    Goes through the DBAPI cursor: wrapping each of many numeric rows in a
-    SQLAlchemy Row costs more than the query itself.
+    Goes through the DBAPI cursor: wrapping each of many rows in a SQLAlchemy Row costs more
+    than the query itself.
     """
     conn = session.connection()
     compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
@@ -106,7 +106,11 @@ def fetch_floats(session: Session, query: sa.Select[*tuple[Any, ...]], width: in
     cursor = conn.connection.cursor()
     try:
         cursor.execute(str(compiled), params)
-        rows = cursor.fetchall()
+        return list(cursor.fetchall())
     finally:
         cursor.close()
-    return np.array(rows, dtype="float64").reshape(-1, width)
+
+
+def fetch_floats(session: Session, query: sa.Select[*tuple[Any, ...]], width: int) -> np.ndarray:
+    """``fetch_rows`` of a numeric query as a float64 array."""
+    return np.array(fetch_rows(session, query), dtype="float64").reshape(-1, width)

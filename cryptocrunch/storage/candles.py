@@ -10,7 +10,6 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..analysis import stats
 from ..clock import HOUR, TIMEFRAMES
 from ..models import Candle, Exchange, Market
 from .bulk import Stored, fetch_floats, insert_rows
@@ -54,19 +53,24 @@ def store_candle_arrays(
     return _insert_candles(session, list(zip(*columns, strict=True)))
 
 
-def read_candles(session: Session, market_id: int, timeframe: str, low: int, high: int) -> pd.DataFrame:
-    """Stored candles (ts, open, high, low, close, volume) of a market with low <= ts < high, by ts."""
+def read_candles(
+    session: Session, market_ids: Sequence[int], timeframe: str, low: int, high: int
+) -> pd.DataFrame:
+    """Stored candles (market_id, ts, open, high, low, close, volume) of markets with low <= ts <
+    high, by market and ts."""
     query = (
-        select(Candle.ts, Candle.open, Candle.high, Candle.low, Candle.close, Candle.volume)
+        select(Candle.market_id, Candle.ts, Candle.open, Candle.high, Candle.low, Candle.close, Candle.volume)
         .where(
-            Candle.market_id == market_id, Candle.timeframe == timeframe, Candle.ts >= low, Candle.ts < high
+            Candle.market_id.in_(list(market_ids)),
+            Candle.timeframe == timeframe,
+            Candle.ts >= low,
+            Candle.ts < high,
         )
-        .order_by(Candle.ts)
+        .order_by(Candle.market_id, Candle.ts)
     )
-    frame = pd.DataFrame(
-        fetch_floats(session, query, 6), columns=["ts", "open", "high", "low", "close", "volume"]
-    )
-    return frame.astype({"ts": "int64"})
+    columns = ["market_id", "ts", "open", "high", "low", "close", "volume"]
+    frame = pd.DataFrame(fetch_floats(session, query, 7), columns=columns)
+    return frame.astype({"market_id": "int64", "ts": "int64"})
 
 
 def last_candle_ts(session: Session, exchange: str, pair: str, timeframe: str) -> int | None:
@@ -79,38 +83,47 @@ def last_candle_ts(session: Session, exchange: str, pair: str, timeframe: str) -
     )
 
 
-def _derived(session: Session, market_id: int, step: int, low: int, high: int) -> pd.DataFrame:
-    """Candles of ``step`` resampled from what was collected in [low, high): for timeframes of
-    whole hours, from the hourly rollups (first, max, min, last) and raw ticks only in a partial
-    last hour; for shorter ones, from the ticks."""
+def _derived(session: Session, market_ids: Sequence[int], step: int, low: int, high: int) -> pd.DataFrame:
+    """Candles (market_id, ts, open, high, low, close) of ``step`` resampled from what was
+    collected in [low, high): for timeframes of whole hours from the hourly rollups (first, max,
+    min, last), raw ticks only in a partial last hour; for shorter ones from the ticks."""
     whole = high // HOUR * HOUR if step % HOUR == 0 else low
-    prices = read_prices(session, {market_id: (max(low, whole), high)})
-    parts = [
-        stats.resample(prices["ts"].to_numpy(), prices["price"].to_numpy(), HOUR if whole > low else step)
-    ]
+    ranges = dict.fromkeys(market_ids, (max(low, whole), high))
+    prices = read_prices(session, ranges)
+    prices["ts"] = prices["ts"] // (HOUR if whole > low else step) * (HOUR if whole > low else step)
+    grouped = prices.groupby(["market_id", "ts"], sort=True)["price"]
+    parts = [grouped.agg(open="first", high="max", low="min", close="last").reset_index()]
     if whole > low:
         hours = read_rollups(
-            session, HOUR, {market_id: (low, whole)}, ("start", "first", "max", "min", "last")
-        ).rename(columns={"start": "ts", "first": "open", "max": "high", "min": "low", "last": "close"})
-        parts.insert(0, hours)
+            session,
+            HOUR,
+            dict.fromkeys(market_ids, (low, whole)),
+            ("market_id", "start", "first", "max", "min", "last"),
+        )
+        names = {"start": "ts", "first": "open", "max": "high", "min": "low", "last": "close"}
+        parts.insert(0, hours.rename(columns=names).astype({"market_id": "int64", "ts": "int64"}))
     frame = pd.concat([p for p in parts if len(p)] or parts[-1:], ignore_index=True)
-    frame["ts"] = frame["ts"].astype("int64") // step * step
-    grouped = frame.groupby("ts", sort=True)
-    out = grouped.agg(
+    frame["ts"] = frame["ts"] // step * step
+    grouped_ = frame.groupby(["market_id", "ts"], sort=True)
+    out = grouped_.agg(
         open=("open", "first"), high=("high", "max"), low=("low", "min"), close=("close", "last")
     )
     return out.reset_index()
 
 
-def merged(session: Session, market_id: int, timeframe: str, low: int, high: int) -> pd.DataFrame:
-    """A market's candles opening in [low, high) (``low`` on a candle boundary): stored ones
+def merged(session: Session, market_ids: Sequence[int], timeframe: str, low: int, high: int) -> pd.DataFrame:
+    """Markets' candles opening in [low, high) (``low`` on a candle boundary): stored ones
     (backfill, import) where they exist, the rest resampled from what was collected, so every
-    market has candles. Columns ts, open, high, low, close, volume (None where derived), source
-    (``stored`` or ``ticks``), ordered by ts; the last one may still be open."""
-    stored = read_candles(session, market_id, timeframe, low, high).assign(source="stored")
-    derived = _derived(session, market_id, TIMEFRAMES[timeframe], low, high)
-    derived = derived[~derived["ts"].isin(stored["ts"])].assign(volume=None, source="ticks")
+    market has candles. Columns market_id, ts, open, high, low, close, volume (None where
+    derived), source (``stored`` or ``ticks``), ordered by market and ts; the last candle may
+    still be open."""
+    stored = read_candles(session, market_ids, timeframe, low, high).assign(source="stored")
+    derived = _derived(session, market_ids, TIMEFRAMES[timeframe], low, high)
+    have = pd.MultiIndex.from_frame(stored[["market_id", "ts"]])
+    fresh = ~pd.MultiIndex.from_frame(derived[["market_id", "ts"]]).isin(have)
+    derived = derived[fresh].assign(volume=None, source="ticks")
     frames = [f for f in (stored, derived) if len(f)]
     if not frames:
         return stored
-    return pd.concat(frames, ignore_index=True).sort_values("ts", kind="stable").reset_index(drop=True)
+    both = pd.concat(frames, ignore_index=True)
+    return both.sort_values(["market_id", "ts"], kind="stable").reset_index(drop=True)
