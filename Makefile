@@ -9,7 +9,7 @@ PORT ?= 5000
 PYTEST_ARGS ?=
 export FLASK_APP := cryptocrunch
 
-.PHONY: run test typecheck install assets bench bench-api bench-ui bench-import bench-startup lint clean
+.PHONY: run test typecheck install assets bench bench-alerts bench-api bench-ui bench-import bench-startup lint clean
 
 $(VENV)/.installed: setup.py pyproject.toml
 	python3 -m venv $(VENV)
@@ -60,6 +60,9 @@ bench: $(VENV)/.bench-installed
 	$(PY) bench/startup.py
 	$(PY) bench/ingest.py
 	$(PY) bench/stats.py
+
+bench-alerts: $(VENV)/.test-installed
+	$(PY) bench/alerts.py
 
 bench-startup: $(VENV)/.installed
 	$(PY) bench/startup.py

@@ -1,14 +1,16 @@
 """Alert evaluation benchmark: every rule evaluated at once after a write of ticks, against the
 naive loop that asks the database once per rule.
 
-    .venv/bin/python bench/alerts.py [--rules 10000] [--markets 1000] [--ticks 60] [--repeat 5]
+    .venv/bin/python bench/alerts.py [--rules 10000] [--markets 1000] [--ticks 1] [--repeat 5]
 
 Builds a SQLite database of --markets markets (5 exchanges x markets/5 pairs) with two hours of
 minute ticks each (written through storage.ticks.store_ticks, rollups included) and --rules rules
 of 100 users: half price rules on one exchange (above, below, crosses_up, crosses_down), a tenth
 on the cross-exchange median, the rest change and move over 1h, volatility over 24h and EMA
-signals on 1h candles. Then a new write of --ticks ticks per market (one a second: a minute of a
-live stream; --ticks 1 is one REST cycle) with evaluation muted, and times, on the same data:
+signals on 1h candles. A first write is evaluated and committed (it fires what already holds);
+then a second write of --ticks ticks per market (the default 1: a minute of a collect cycle at
+COLLECT_INTERVAL 60; --ticks 60: a minute of a live stream at one tick a second), evaluation
+muted, and times, on the same data:
 
 * ``rules.evaluate`` (the project's path: reads per watched series, the state machine stepped
   over all rules at once, changed states and events written), median of --repeat runs each
@@ -206,7 +208,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rules", type=int, default=10_000)
     parser.add_argument("--markets", type=int, default=1_000)
-    parser.add_argument("--ticks", type=int, default=60, help="new ticks per market in the write")
+    parser.add_argument("--ticks", type=int, default=1, help="new ticks per market in the write")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     start = (time.time_ns() // 1_000_000 - 3 * HOUR) // HOUR * HOUR

@@ -41,6 +41,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from . import alerts, assets, auth, cli, db, views
     from .collector import bp as collector_bp
     from .exports import command as exports
+    from .views import alerts as alert_pages
     from .views import api, pages
 
     db.init_app(app)
@@ -51,6 +52,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.converters["pair"] = views.PairConverter
     app.register_blueprint(collector_bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(alert_pages.bp)
     cli.init_app(app)
     api.init_app(app)
     return app

@@ -212,9 +212,7 @@ def _set_paused(email: str, rule_id: int, paused: bool | None) -> None:
         db.session.delete(rule)
         verb = "deleted"
     else:
-        if rule.paused and not paused:
-            rule.seen = now_ms()
-        rule.paused = paused
+        alerts.set_paused(rule, paused, now_ms())
         verb = "paused" if paused else "resumed"
     db.session.commit()
     click.echo(f"{verb} rule {rule_id}")

@@ -155,6 +155,14 @@ RULE_FIELDS = (
 )
 
 
+def set_paused(rule: AlertRule, paused: bool, now: int) -> None:
+    """Pause a rule (it sees nothing), or resume it from ``now`` on: the ticks in between are
+    skipped, not caught up."""
+    if rule.paused and not paused:
+        rule.seen = now
+    rule.paused = paused
+
+
 def live_rules(session: Session, pairs: Iterable[str]) -> pd.DataFrame:
     """``RULE_FIELDS`` of the rules of enabled users on ``pairs`` that may still fire (not paused,
     done or expired), one row each by id: plain rows, as many rules are read every cycle."""

@@ -120,15 +120,22 @@ def get_rule(rule_id):
     return _own(rule_id)
 
 
+def _set_paused(rule_id, paused):
+    from ...clock import now_ms
+    from ...storage import alerts
+
+    rule = _own(rule_id)
+    alerts.set_paused(rule, paused, now_ms())
+    db.session.commit()
+    return rule
+
+
 @bp.post("/alerts/<int:rule_id>/pause")
 @login_required
 @bp.response(200, RuleOut)
 def pause_rule(rule_id):
     """Pause a rule: it sees nothing until resumed (ticks in between are skipped, not caught up)."""
-    rule = _own(rule_id)
-    rule.paused = True
-    db.session.commit()
-    return rule
+    return _set_paused(rule_id, True)
 
 
 @bp.post("/alerts/<int:rule_id>/resume")
@@ -136,13 +143,7 @@ def pause_rule(rule_id):
 @bp.response(200, RuleOut)
 def resume_rule(rule_id):
     """Resume a paused rule from now on."""
-    from ...clock import now_ms
-
-    rule = _own(rule_id)
-    if rule.paused:
-        rule.paused, rule.seen = False, now_ms()
-        db.session.commit()
-    return rule
+    return _set_paused(rule_id, False)
 
 
 @bp.delete("/alerts/<int:rule_id>")
