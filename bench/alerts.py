@@ -19,7 +19,8 @@ muted, and times, on the same data:
   candles), then the same state machine for that rule alone.
 
 Both must find the same firings. The bar from the issue (<= 100 ms for 10,000 rules over 1,000
-markets, >= 20x the naive loop) is checked; the exit status is 1 when it is missed.
+markets with a collect cycle's tick each, >= 20x the naive loop) is checked; the exit status is 1
+when it is missed.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import func, select
 
 from cryptocrunch import create_app, events
@@ -194,8 +196,10 @@ def naive(app, spans) -> tuple[float, set[tuple[int, int]]]:
                 points = [(end - 1, float(np.nanmedian(stats[column])))]
             if not points:
                 continue
-            row = alert_rules.alerts.live_rules(session, [rule.pair])
-            arrays = alert_rules._arrays(row[row["id"] == rule.id].reset_index(drop=True))
+            definition = pd.DataFrame([{f: getattr(rule, f) for f in alert_rules.alerts.RULE_FIELDS}])
+            arrays = alert_rules._arrays(definition)
+            arrays.state[:] = rule.state
+            arrays.last_fired[:] = conditions.NEVER if rule.last_fired is None else rule.last_fired
             ts = np.array([[t for t, _ in points]], dtype=np.int64)
             values = np.array([[v for _, v in points]], dtype=np.float64)
             fired |= {(rule.id, f.ts) for f in conditions.evaluate(arrays, ts, values)}
@@ -246,7 +250,7 @@ def main() -> int:
     if fired != expected:
         print(f"MISMATCH: {len(fired - expected)} only batched, {len(expected - fired)} only naive")
         ok = False
-    if args.rules >= 10_000 and args.markets >= 1_000:
+    if args.rules >= 10_000 and args.markets >= 1_000 and args.ticks == 1:  # the issue's case
         for label, good in (("<= 100 ms", ours <= 0.1), (">= 20x naive", slow / ours >= 20)):
             print(f"bar {label}: {'pass' if good else 'FAIL'}")
             ok &= good

@@ -295,11 +295,24 @@ class AlertRule(Base):
     paused: Mapped[bool] = mapped_column(default=False)
     state: Mapped[int] = mapped_column(default=0)
     last_fired: Mapped[int | None] = mapped_column(BigInteger)
-    #: the newest observation the rule has seen (ts); it looks at nothing older or equal again
+    #: the newest observation the rule has seen (ts), as of its creation, resumption or last change
+    #: of state; it looks at nothing older or equal again, nor at what its series' ``AlertWatch``
+    #: has seen
     seen: Mapped[int] = mapped_column(BigInteger)
     created: Mapped[int] = mapped_column(BigInteger)
 
     channels: Mapped[list[Channel]] = relationship(secondary="alert_rule_channel")
+
+
+class AlertWatch(Base):
+    """How far the evaluator has looked at one series that rules watch (``alerts.rules``: kind,
+    market or median, window, timeframe): a rule has seen everything up to the later of this and
+    its own ``seen``, so a write of ticks updates one row per series, not one per rule."""
+
+    __tablename__ = "alert_watch"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    seen: Mapped[int] = mapped_column(BigInteger)
 
 
 class AlertRuleChannel(Base):

@@ -6,6 +6,8 @@ validation, isolation; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_auth import bearer, create_token, login, signed_up, stored
 from test_channels import webhook  # noqa: F401 (fixture)
 
@@ -400,3 +402,52 @@ def test_the_storm_guard_holds_back_past_the_hourly_limit_with_one_summary(make_
     assert len(other) == 5 and not any(e.held for e in other)
     held = app.test_client().get(f"/api/v1/alerts/{fired[2].rule_id}/events", headers=auth).json
     assert [e["held"] for e in held] == [True, True, True, False, False]
+
+
+def test_the_kept_rule_definitions_follow_every_change_of_rules_and_accounts(make_app, fake):
+    """The evaluator keeps the rules between writes while the rules' version stands: adding a rule,
+    disabling its account or pausing it from another session changes what the next write sees."""
+    app = make_app()
+    auth, _ = account(app, "a@example.org")
+    collect(app, fake, 100)
+    rule(app, auth, pair="BTC/USDT", exchange="binance", kind="price", op="above", value=100, repeat="rearm")
+    collect(app, fake, 101)
+    assert len(stored(app, AlertEvent)) == 1
+    assert app.test_cli_runner().invoke(args=["users", "disable", "a@example.org"]).exit_code == 0
+    collect(app, fake, 99)
+    collect(app, fake, 102)  # re-armed and above again, but the account is disabled
+    assert len(stored(app, AlertEvent)) == 1
+    b, _ = account(app, "b@example.org")
+    made = rule(app, b, pair="BTC/USDT", exchange="binance", kind="price", op="above", value=100)
+    collect(app, fake, 103)
+    assert [e.rule_id for e in stored(app, AlertEvent)][1:] == [made["id"]]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.tuples(st.integers(0, 50), st.floats(1, 1000)), max_size=8).map(
+            lambda points: sorted(dict(points).items())
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    st.integers(-1, 40),
+)
+def test_the_median_at_each_time_is_the_median_of_the_latest_values(series, since):
+    """Against pandas: forward-filled latest values, median across the series that have one."""
+    import numpy as np
+    import pandas as pd
+
+    from cryptocrunch.alerts.rules import _median_at_each_time
+
+    arrays = [(np.array([t for t, _ in s], dtype=np.int64), np.array([v for _, v in s])) for s in series]
+    times, medians = _median_at_each_time(arrays, since)
+    frames = [pd.Series(v, index=t, dtype="float64") for t, v in arrays if len(t)]
+    if not frames:
+        assert len(times) == 0
+        return
+    wide = pd.concat(frames, axis=1).sort_index().ffill()
+    expected = wide[wide.index > since].median(axis=1)
+    assert times.tolist() == expected.index.tolist()
+    np.testing.assert_allclose(medians, expected.to_numpy(), rtol=1e-12)

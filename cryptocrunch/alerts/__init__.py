@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from .. import events
 from ..config import ConfigError, add_check
 from ..db import db
+from ..storage import runs
 
 POLL_SECONDS = 2.0
 
@@ -113,6 +114,7 @@ def init_app(app: Flask) -> None:
     """The NOTIFY_* checks, rule evaluation after each write of ticks, system events and delivery
     after each collect cycle, `flask notify`."""
     add_check(app, check_settings)
+    runs.track_rule_changes()
     events.ticks_stored.connect(_after_ticks)
     events.collect_finished.connect(_after_collect, sender=app)
     events.collect_stopping.connect(_on_stop, sender=app)

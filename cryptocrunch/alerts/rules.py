@@ -18,6 +18,7 @@ observations, read and computed once per write:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +33,7 @@ from ..analysis import signals
 from ..analysis.stats import figures
 from ..clock import HOUR, TIMEFRAMES, now_ms, parse_duration, parse_time, utc_text
 from ..models import AlertRule
-from ..storage import alerts, books, candles, channels, markets, ticks
+from ..storage import alerts, books, candles, channels, markets, runs, ticks
 
 #: kind → the ops it takes (the first is the default)
 KINDS: dict[str, tuple[str, ...]] = {
@@ -245,7 +246,8 @@ NOTHING: Series = (np.zeros(0, dtype=np.int64), np.zeros(0))
 
 
 def _arrays(rules: pd.DataFrame) -> conditions.Rules:
-    """The rules as ``analysis.alerts`` arrays."""
+    """The rules' definitions as ``analysis.alerts`` arrays (state armed, never fired: the
+    evaluation puts in the stored ones)."""
     op = rules["op"].to_numpy()
     kind = rules["kind"].to_numpy()
     value = rules["value"].to_numpy(dtype="float64")
@@ -253,7 +255,6 @@ def _arrays(rules: pd.DataFrame) -> conditions.Rules:
     level = np.where(op == "down", -value, value)
     # a signal observation is +1 at a golden cross, -1 at a death cross
     level = np.where(op == "golden", 1.0, np.where(op == "death", -1.0, level))
-    never = np.int64(conditions.NEVER)
     return conditions.Rules(
         direction=direction.astype(np.int8),
         inclusive=kind != "price",
@@ -263,8 +264,8 @@ def _arrays(rules: pd.DataFrame) -> conditions.Rules:
         once=rules["repeat"].to_numpy() == "once",
         cooldown_ms=rules["cooldown_ms"].to_numpy(dtype="int64"),
         expires=rules["expires"].fillna(conditions.NO_EXPIRY).to_numpy(dtype="int64"),
-        state=rules["state"].to_numpy(dtype="int8").copy(),
-        last_fired=rules["last_fired"].fillna(never).to_numpy(dtype="int64").copy(),
+        state=np.full(len(rules), conditions.ARMED, dtype=np.int8),
+        last_fired=np.full(len(rules), conditions.NEVER, dtype=np.int64),
     )
 
 
@@ -290,7 +291,14 @@ def _median_at_each_time(series: list[Series], since: int) -> Series:
     for row, (t, v) in enumerate(present):
         at = np.searchsorted(t, times, side="right") - 1
         latest[row] = np.where(at >= 0, v[np.maximum(at, 0)], np.nan)
-    return times, np.nanmedian(latest, axis=0)
+    # the median of each column's values (NaN sorts last), as np.nanmedian without its overhead
+    ordered = np.sort(latest, axis=0)
+    count = (~np.isnan(latest)).sum(axis=0)
+    columns = np.arange(len(times))
+    low, high = np.maximum(count - 1, 0) // 2, count // 2
+    median = (ordered[low, columns] + ordered[np.minimum(high, len(present) - 1), columns]) / 2
+    keep = count > 0
+    return times[keep], median[keep]
 
 
 class _Reads:
@@ -301,11 +309,18 @@ class _Reads:
         self.written = written
         self.end = max(written.values()) + 1
 
-    def points(self, kind: str, since: dict[int, int]) -> dict[int, Series]:
-        """Each market's (ts, price) ticks or (ts, spread in bps) book tops at or after its since."""
+    def points(self, kind: str, since: dict[int, int], before: list[int], at: int) -> dict[int, Series]:
+        """Each market's (ts, price) ticks or (ts, spread in bps) book tops at or after its since;
+        for the markets ``before``, first their newest tick at or before ``at``."""
         ranges = {m: (s, 2**62) for m, s in since.items()}
         if kind == "price":
             frame = ticks.read_prices(self.session, ranges)
+            if before:
+                earlier = ticks.latest_before(self.session, before, at)
+                earlier = earlier[earlier["ts"] >= at - HOUR]  # a price older than an hour is stale
+                frame = pd.concat([earlier, frame], ignore_index=True).sort_values(
+                    ["market_id", "ts"], kind="stable"
+                )
             return {m: (t, p) for m, (t, p) in _split(frame, ["ts", "price"]).items()}
         frame = books.read_tops(self.session, ranges)
         frame["bps"] = (frame["ask"] - frame["bid"]) / ((frame["ask"] + frame["bid"]) / 2) * 10_000
@@ -361,6 +376,22 @@ class Watched:
     slow: int | None
     since: int
 
+    @property
+    def key(self) -> str:
+        """The series' name in ``AlertWatch``."""
+        return "|".join(
+            "" if v is None else str(v)
+            for v in (
+                self.kind,
+                self.exchange,
+                self.pair,
+                self.window_ms,
+                self.timeframe,
+                self.fast,
+                self.slow,
+            )
+        )
+
 
 def _observe(
     session: Session, watched: list[Watched], ids: dict[tuple[str, str], int], written: dict[int, int]
@@ -378,15 +409,23 @@ def _observe(
 
     for kind in ("price", "spread"):
         wanted = [(i, w) for i, w in enumerate(watched) if w.kind == kind]
+        medians = [w for _, w in wanted if not w.exchange]
+        # a median needs each market's value as of its first new time: every market of a median
+        # is read from the oldest median's since on, with its newest price at that time (a book
+        # top within the hour before)
+        oldest = min((w.since for w in medians), default=0)
         since: dict[int, int] = {}
-        for _, w in wanted:
-            # the median needs each market's value as of the first new time: look back an hour
-            low = w.since + 1 if w.exchange else w.since - HOUR
+        for w in medians:
             for m in markets_of(w):
-                since[m] = min(since.get(m, low), low)
+                since[m] = oldest + 1 if kind == "price" else oldest - HOUR
+        for _, w in wanted:
+            if w.exchange:
+                m = ids[w.exchange, w.pair]
+                since[m] = min(since.get(m, w.since + 1), w.since + 1)
         if not since:
             continue
-        points = reads.points(kind, since)
+        before = sorted({m for w in medians for m in markets_of(w)}) if kind == "price" else []
+        points = reads.points(kind, since, before, oldest)
         for i, w in wanted:
             if w.exchange:
                 t, v = points.get(ids[w.exchange, w.pair], NOTHING)
@@ -422,29 +461,30 @@ def _observe(
     return found
 
 
-def evaluate(session: Session, spans: Mapping[int, tuple[int, int]], max_per_hour: int) -> int:
-    """Evaluate every live rule on the pairs of the markets just written (``spans``: market id →
-    (first, last) ts written), record an event with its deliveries for each firing (at most
-    ``max_per_hour`` notifications per user an hour, then one summary), store the rules' state;
-    return how many fired. The caller commits."""
-    written = {int(m): int(high) for m, (_, high) in spans.items()}
-    on_written = set(markets.names(session, written).values())
-    rules = alerts.live_rules(session, {p for _, p in on_written})
-    if rules.empty:
-        return 0
-    keys = zip(rules["exchange"], rules["pair"], strict=True)
-    watched = rules["exchange"].isna().to_numpy() | np.array([k in on_written for k in keys], dtype=bool)
-    rules = rules[watched].reset_index(drop=True)
-    if rules.empty:
-        return 0
-    ids = {
-        (e, p): int(m)
-        for m, e, p in markets.stored_markets(session, pairs=set(rules["pair"])).itertuples(index=False)
-    }
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """Every rule that may be live, as the evaluator keeps it while ``runs.RULES_VERSION`` stays
+    the same: the definitions, the condition arrays, and the series each rule watches."""
+
+    rules: pd.DataFrame
+    ids: npt.NDArray[np.int64]
+    pair: npt.NDArray[np.int64]  # index into pair_codes' pairs
+    market: npt.NDArray[np.int64]  # index into market_codes' markets; -1 for a median
+    pair_codes: dict[str, int]
+    market_codes: dict[tuple[str, str], int]
+    arrays: conditions.Rules
+    code: npt.NDArray[np.int64]  # index into ``watched``
+    watched: list[Watched]  # since 0: set per evaluation
+    keys: list[str]  # each watched series' key
+
+
+#: per database: (rules version, its compiled rules)
+_COMPILED: dict[str, tuple[int, _Compiled]] = {}
+
+
+def _compile(rules: pd.DataFrame) -> _Compiled:
     keyed = rules[SERIES_KEYS].astype(object).where(rules[SERIES_KEYS].notna(), None)
-    code = keyed.groupby(SERIES_KEYS, dropna=False, sort=False).ngroup().to_numpy()
-    since = rules.groupby(code)["seen"].min().sort_index().to_numpy()
-    firsts = keyed.drop_duplicates(SERIES_KEYS).to_dict("records")
+    code = np.asarray(keyed.groupby(SERIES_KEYS, dropna=False, sort=False).ngroup(), dtype=np.int64)
     watched = [
         Watched(
             kind=str(r["kind"]),
@@ -454,12 +494,90 @@ def evaluate(session: Session, spans: Mapping[int, tuple[int, int]], max_per_hou
             timeframe=r["timeframe"],
             fast=None if r["fast"] is None else int(r["fast"]),
             slow=None if r["slow"] is None else int(r["slow"]),
-            since=int(s),
+            since=0,
         )
-        for r, s in zip(firsts, since, strict=True)
+        for r in keyed.drop_duplicates(SERIES_KEYS).to_dict("records")
     ]
-    observed = _observe(session, watched, ids, written)
+    pair_codes: dict[str, int] = {}
+    market_codes: dict[tuple[str, str], int] = {}
+    pair, market = [], []
+    for e, p in zip(rules["exchange"], rules["pair"], strict=True):
+        pair.append(pair_codes.setdefault(p, len(pair_codes)))
+        market.append(-1 if e is None else market_codes.setdefault((e, p), len(market_codes)))
+    return _Compiled(
+        rules=rules,
+        ids=rules["id"].to_numpy(dtype="int64"),
+        pair=np.array(pair, dtype=np.int64),
+        market=np.array(market, dtype=np.int64),
+        pair_codes=pair_codes,
+        market_codes=market_codes,
+        arrays=_arrays(rules),
+        code=code,
+        watched=watched,
+        keys=[w.key for w in watched],
+    )
 
+
+def _compiled(session: Session) -> _Compiled:
+    version = runs.rules_version(session)
+    key = str(session.connection().engine.url)
+    kept = _COMPILED.get(key)
+    if kept is None or kept[0] != version:
+        kept = (version, _compile(alerts.rule_definitions(session)))
+        _COMPILED[key] = kept
+    return kept[1]
+
+
+def evaluate(session: Session, spans: Mapping[int, tuple[int, int]], max_per_hour: int) -> int:
+    """Evaluate every live rule on the pairs of the markets just written (``spans``: market id →
+    (first, last) ts written), record an event with its deliveries for each firing (at most
+    ``max_per_hour`` notifications per user an hour, then one summary), store the rules' state;
+    return how many fired. The caller commits."""
+    written = {int(m): int(high) for m, (_, high) in spans.items()}
+    on_written = set(markets.names(session, written).values())
+    every = _compiled(session)
+    if not len(every.ids):
+        return 0
+    states = alerts.rule_states(session)
+    at = np.minimum(np.searchsorted(states[:, 0], every.ids), max(len(states) - 1, 0))
+    found = len(states) > 0
+    state = states[at, 1] if found else np.full(len(every.ids), -1.0)
+    # rules on a market written, and median rules on a pair written
+    written_markets = [every.market_codes[k] for k in on_written if k in every.market_codes]
+    written_pairs = [every.pair_codes[p] for _, p in on_written if p in every.pair_codes]
+    flags = np.zeros(len(every.market_codes) + 1, dtype=bool)
+    flags[written_markets] = True
+    pair_flags = np.zeros(len(every.pair_codes), dtype=bool)
+    pair_flags[written_pairs] = True
+    watching = np.where(every.market < 0, pair_flags[every.pair], flags[every.market])
+    may_fire = (state >= conditions.ARMED) & (state <= conditions.WAITING)
+    live = np.flatnonzero(watching & (states[at, 0] == every.ids if found else False) & may_fire)
+    if not len(live):
+        return 0
+    rows = at[live]
+    series, code = np.unique(every.code[live], return_inverse=True)
+    # a rule has seen up to the later of its own seen and its series'
+    until = alerts.watched_until(session)
+    series_seen = np.array([until.get(every.keys[s], 0) for s in series], dtype=np.int64)
+    seen = np.maximum(states[rows, 3].astype("int64"), series_seen[code])
+    arrays = conditions.Rules(
+        **{f.name: getattr(every.arrays, f.name)[live] for f in dataclasses.fields(conditions.Rules)}
+    )
+    arrays.state = states[rows, 1].astype("int8")
+    arrays.last_fired = np.where(np.isnan(states[rows, 2]), conditions.NEVER, states[rows, 2]).astype("int64")
+    before_state, before_fired = arrays.state.copy(), arrays.last_fired.copy()
+    since = np.full(len(series), np.iinfo(np.int64).max)
+    np.minimum.at(since, code, seen)
+    watched = [
+        dataclasses.replace(every.watched[s], since=int(t)) for s, t in zip(series, since, strict=True)
+    ]
+    ids = {
+        (e, p): int(m)
+        for m, e, p in markets.stored_markets(session, pairs={w.pair for w in watched}).itertuples(
+            index=False
+        )
+    }
+    observed = _observe(session, watched, ids, written)
     width = max(len(t) for t, _ in observed)
     if width == 0:
         return 0
@@ -468,25 +586,36 @@ def evaluate(session: Session, spans: Mapping[int, tuple[int, int]], max_per_hou
     for i, (t, v) in enumerate(observed):
         grid_ts[i, : len(t)], grid[i, : len(t)] = t, v
     ts, values = grid_ts[code], grid[code]
-    values[ts <= rules["seen"].to_numpy()[:, None]] = np.nan  # what each rule has already seen
-    arrays = _arrays(rules)
+    values[ts <= seen[:, None]] = np.nan  # what each rule has already seen
     firings = conditions.evaluate(arrays, ts, values)
 
-    seen = np.maximum(rules["seen"].to_numpy(), np.where(np.isnan(values), 0, ts).max(axis=1))
-    last_fired = np.where(arrays.last_fired == conditions.NEVER, -1, arrays.last_fired)
-    before = rules["last_fired"].fillna(-1).to_numpy(dtype="int64")
-    changed = (arrays.state != rules["state"].to_numpy()) | (last_fired != before) | (seen != rules["seen"])
+    newest = np.maximum(seen, np.where(np.isnan(values), 0, ts).max(axis=1))
+    # the series' cursors move on; a rule's own row only when its state changed
+    looked = np.full(len(series), np.iinfo(np.int64).min)
+    np.maximum.at(looked, code, newest)
+    alerts.save_watched(
+        session,
+        {every.keys[s]: int(t) for s, t, old in zip(series, looked, series_seen, strict=True) if t > old},
+    )
+    changed = (arrays.state != before_state) | (arrays.last_fired != before_fired)
+    never = arrays.last_fired == conditions.NEVER
     alerts.save_states(
         session,
         [
-            (int(s), None if f < 0 else int(f), int(n), int(i))
-            for s, f, n, i in zip(
-                arrays.state[changed], last_fired[changed], seen[changed], rules["id"][changed], strict=True
+            (int(s), None if n else int(f), int(t), int(i))
+            for s, f, n, t, i in zip(
+                arrays.state[changed],
+                arrays.last_fired[changed],
+                never[changed],
+                newest[changed],
+                every.ids[live][changed],
+                strict=True,
             )
         ],
     )
     if firings:
-        _record(session, rules, firings, ids, max_per_hour)
+        fired = every.rules.iloc[live[[f.rule for f in firings]]]
+        _record(session, fired, firings, ids, max_per_hour)
     session.flush()
     return len(firings)
 
@@ -511,16 +640,15 @@ def _message(rule: Mapping[Any, Any], ts: int, value: float, exchanges: int) -> 
 
 def _record(
     session: Session,
-    rules: pd.DataFrame,
+    fired: pd.DataFrame,
     firings: list[conditions.Firing],
     ids: Mapping[tuple[str, str], int],
     max_per_hour: int,
 ) -> None:
-    """One event per firing, queued for the rule's channels while the user's hour has room
-    (ALERTS_MAX_PER_HOUR); past it the event is kept as held, and one summary per stretch of
-    held events, sent when the hour frees a place, says how many."""
+    """One event per firing (``fired``: each one's rule), queued for the rule's channels while the
+    user's hour has room (ALERTS_MAX_PER_HOUR); past it the event is kept as held, and one
+    summary per stretch of held events, sent when the hour frees a place, says how many."""
     now = now_ms()
-    fired = rules.iloc[[f.rule for f in firings]]
     channels_of = alerts.rule_channels(session, fired["id"].tolist())
     counts = alerts.notified_since(session, fired["user_id"].tolist(), now - HOUR)
     room = {u: max_per_hour - counts.get(u, (0, now))[0] for u in set(fired["user_id"].tolist())}

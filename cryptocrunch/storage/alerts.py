@@ -3,16 +3,17 @@ get the operator's system events."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from ..models import AlertEvent, AlertRule, AlertRuleChannel, Channel, Delivery, User
-from .bulk import fetch_rows
+from ..models import AlertEvent, AlertRule, AlertRuleChannel, AlertWatch, Channel, Delivery, User
+from .bulk import fetch_floats, fetch_rows, insert_rows
 
 
 def operator_channels(session: Session) -> list[Channel]:
@@ -131,7 +132,7 @@ def user_rule(session: Session, user_id: int, rule_id: int) -> AlertRule | None:
     return session.scalar(select(AlertRule).where(AlertRule.id == rule_id, AlertRule.user_id == user_id))
 
 
-#: what evaluation reads of each rule
+#: what a rule is (the evaluator keeps these while ``runs.RULES_VERSION`` stays the same)
 RULE_FIELDS = (
     "id",
     "user_id",
@@ -148,9 +149,6 @@ RULE_FIELDS = (
     "hysteresis_pct",
     "cooldown_ms",
     "expires",
-    "state",
-    "last_fired",
-    "seen",
     "note",
 )
 
@@ -163,24 +161,35 @@ def set_paused(rule: AlertRule, paused: bool, now: int) -> None:
     rule.paused = paused
 
 
-def live_rules(session: Session, pairs: Iterable[str]) -> pd.DataFrame:
-    """``RULE_FIELDS`` of the rules of enabled users on ``pairs`` that may still fire (not paused,
-    done or expired), one row each by id: plain rows, as many rules are read every cycle."""
+def rule_definitions(session: Session) -> pd.DataFrame:
+    """``RULE_FIELDS`` of every rule of an enabled user that is not paused, by id (plain rows,
+    straight from the cursor: there may be many)."""
     query = (
         select(*(getattr(AlertRule, f) for f in RULE_FIELDS))
         .join(User, User.id == AlertRule.user_id)
-        .where(
-            AlertRule.pair.in_(sorted(set(pairs))),
-            AlertRule.paused.is_(False),
-            AlertRule.state.in_([0, 1, 2]),
-            User.disabled.is_(False),
-        )
+        .where(AlertRule.paused.is_(False), User.disabled.is_(False))
         .order_by(AlertRule.id)
     )
     frame = pd.DataFrame.from_records(fetch_rows(session, query), columns=list(RULE_FIELDS))
     text = ["exchange", "timeframe", "note"]
     frame[text] = frame[text].astype(object).where(frame[text].notna(), None)
     return frame
+
+
+def rule_states(session: Session) -> np.ndarray:
+    """(id, state, last_fired (NaN: never), seen) of every rule, by id, as a float64 array."""
+    query = select(AlertRule.id, AlertRule.state, AlertRule.last_fired, AlertRule.seen).order_by(AlertRule.id)
+    return fetch_floats(session, query, 4)
+
+
+def watched_until(session: Session) -> dict[str, int]:
+    """How far the evaluator has looked at each watched series (``AlertWatch``), by key."""
+    return {key: int(seen) for key, seen in fetch_rows(session, select(AlertWatch.key, AlertWatch.seen))}
+
+
+def save_watched(session: Session, seen: Mapping[str, int]) -> None:
+    """Store how far each series has been looked at, in one executemany."""
+    insert_rows(session, AlertWatch, ("key", "seen"), list(seen.items()), replace=True)
 
 
 def save_states(session: Session, rows: Sequence[tuple[int, int | None, int, int]]) -> None:

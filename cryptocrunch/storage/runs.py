@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..models import Rejection, Run, State
+from ..models import AlertRule, Rejection, Run, State, User
 
 if TYPE_CHECKING:
     from ..sources.base import Rejection as RejectionValue
@@ -136,14 +136,44 @@ def rejection_summary(session: Session, source: str | None = None) -> list[dict[
 DATA_VERSION = "data_version"
 
 
-def bump_version(session: Session) -> None:
-    """Mark, in the writer's transaction, that what readers can see has changed."""
-    bumped = session.execute(sa.update(State).where(State.key == DATA_VERSION).values(value=State.value + 1))
+def bump_version(session: Session, key: str = DATA_VERSION) -> None:
+    """Mark, in the writer's transaction, that what readers can see has changed (``key``: which
+    counter; by default the data version)."""
+    bumped = session.execute(sa.update(State).where(State.key == key).values(value=State.value + 1))
     if not cast(sa.CursorResult[Any], bumped).rowcount:  # an UPDATE's result is a CursorResult
         # Seeded with the clock so a recreated database never repeats an earlier version.
-        session.add(State(key=DATA_VERSION, value=time.time_ns() // 1_000_000))
+        session.add(State(key=key, value=time.time_ns() // 1_000_000))
 
 
-def data_version(session: Session) -> int:
-    """A number that changes whenever stored ticks, book tops or runs change."""
-    return session.scalar(select(State.value).where(State.key == DATA_VERSION)) or 0
+def data_version(session: Session, key: str = DATA_VERSION) -> int:
+    """A number that changes whenever stored ticks, book tops or runs change (or another counter
+    of ``State``; 0 before its first change)."""
+    return session.scalar(select(State.value).where(State.key == key)) or 0
+
+
+#: ``State`` counter of the alert rules' definitions: bumped by every ORM change of a rule or a
+#: user (added, deleted, paused, resumed, an account disabled), not by evaluation's own writes of
+#: the rules' state, so an evaluator may keep the definitions while it stays the same.
+RULES_VERSION = "alert_rules"
+
+
+def _rules_changed(session: Session, _context: object, _instances: object) -> None:
+    changed = (*session.new, *session.dirty, *session.deleted)
+    if any(isinstance(o, AlertRule | User) for o in changed):
+        bump_version(session, RULES_VERSION)
+
+
+def track_rule_changes() -> None:
+    """Bump RULES_VERSION in every flush that changes a rule or a user (once per process)."""
+    if not sa.event.contains(Session, "before_flush", _rules_changed):
+        sa.event.listen(Session, "before_flush", _rules_changed)
+
+
+def rules_version(session: Session) -> int:
+    """The alert rules' definition version (created, seeded with the clock, on first use)."""
+    version = data_version(session, RULES_VERSION)
+    if not version:
+        bump_version(session, RULES_VERSION)
+        session.flush()
+        version = data_version(session, RULES_VERSION)
+    return version

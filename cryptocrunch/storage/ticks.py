@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from .. import events
 from ..analysis import stats
@@ -115,6 +115,30 @@ def read_prices(session: Session, ranges: dict[int, tuple[int, int]]) -> pd.Data
             .order_by(Tick.market_id, Tick.ts)
         )
         data = fetch_floats(session, query, 3)
+    return pd.DataFrame(
+        {"market_id": data[:, 0].astype("int64"), "ts": data[:, 1].astype("int64"), "price": data[:, 2]}
+    )
+
+
+def latest_before(session: Session, market_ids: Sequence[int], ts: int) -> pd.DataFrame:
+    """Each market's newest tick at or before ``ts`` as (market_id, ts, price): one index seek per
+    market."""
+    earlier = aliased(Tick)
+    newest = (
+        select(earlier.ts)
+        .where(earlier.market_id == Market.id, earlier.ts <= ts)
+        .order_by(earlier.ts.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = (
+        select(Tick.market_id, Tick.ts, Tick.last)
+        .select_from(Market)
+        .join(Tick, (Tick.market_id == Market.id) & (Tick.ts == newest))
+        .where(Market.id.in_(sorted(set(market_ids))))
+        .order_by(Tick.market_id)
+    )
+    data = fetch_floats(session, query, 3) if len(market_ids) else np.zeros((0, 3))
     return pd.DataFrame(
         {"market_id": data[:, 0].astype("int64"), "ts": data[:, 1].astype("int64"), "price": data[:, 2]}
     )
