@@ -69,6 +69,17 @@ window.cryptocrunch = (() => {
     return body;
   }
 
+  // For a loader whose answers may arrive out of order (a window button clicked while the last
+  // answer is on its way): `const current = ask();` before the request, `if (!current()) return;`
+  // after it, so only the newest request's answer is drawn.
+  function newestOnly() {
+    let latest = 0;
+    return () => {
+      const asked = ++latest;
+      return () => asked === latest;
+    };
+  }
+
   // Options shared by the time charts: time axis, prices on y, local + UTC tooltip title, zoom/pan on x.
   function timeChartOptions() {
     return {
@@ -97,5 +108,5 @@ window.cryptocrunch = (() => {
     });
   });
 
-  return { formatPrice, localizeTimes, getJSON, timeChartOptions };
+  return { formatPrice, localizeTimes, getJSON, newestOnly, timeChartOptions };
 })();

@@ -6,7 +6,7 @@
   const root = document.getElementById("book");
   const page = document.getElementById("pair");
   if (!root || !page) return;
-  const { formatPrice, getJSON, localizeTimes, timeChartOptions } = window.cryptocrunch;
+  const { formatPrice, getJSON, localizeTimes, newestOnly, timeChartOptions } = window.cryptocrunch;
   const base = `/api/v1/markets/${root.dataset.exchange}/${page.dataset.pair}/book`;
   const message = document.getElementById("book-message");
   let windowName = page.querySelector(".window[aria-pressed=true]").dataset.window;
@@ -56,10 +56,14 @@
     localizeTimes(tbody);
   }
 
+  const ask = newestOnly();
+
   async function load() {
+    const current = ask();
     const url = `${base}?window=${encodeURIComponent(windowName)}&points=1000`;
     try {
       const book = await getJSON(url);
+      if (!current()) return;
       summary(book);
       const mid = { label: "mid", data: book.series.map((p) => ({ x: p.ts, y: p.mid })), borderColor: "#1f5fa8", backgroundColor: "#1f5fa8", pointRadius: 0, borderWidth: 1.5 };
       const datasets = [mid];

@@ -6,7 +6,7 @@
   const root = document.getElementById("candles");
   const page = document.getElementById("pair");
   if (!root || !page) return;
-  const { formatPrice, getJSON, localizeTimes, timeChartOptions } = window.cryptocrunch;
+  const { formatPrice, getJSON, localizeTimes, newestOnly, timeChartOptions } = window.cryptocrunch;
   const pair = page.dataset.pair;
   const message = document.getElementById("candle-message");
   const exchangeSelect = document.getElementById("candle-exchange");
@@ -60,11 +60,15 @@
     document.getElementById("crosses-empty").hidden = tbody.rows.length > 0;
   }
 
+  const ask = newestOnly();
+
   async function load() {
+    const current = ask();
     const fast = fastInput.value, slow = slowInput.value;
     const url = `/api/v1/markets/${exchangeSelect.value}/${pair}/candles?window=${encodeURIComponent(windowName)}&timeframe=${timeframe()}&fast=${fast}&slow=${slow}`;
     try {
       const rows = await getJSON(url);
+      if (!current()) return;
       const hidden = new Set(chart.data.datasets.filter((d, i) => !chart.isDatasetVisible(i)).map((d) => d.label));
       const datasets = [
         { type: "candlestick", label: `${exchangeSelect.value} ${timeframe()}`, data: rows.map((r) => ({ x: r.ts, o: r.open, h: r.high, l: r.low, c: r.close })) },
@@ -81,6 +85,7 @@
       document.getElementById("candle-csv").href = `${url}&format=csv`;
       show(rows.length ? "" : "No candles in this window yet: run flask collect or flask backfill.");
     } catch (error) {
+      if (!current()) return;
       show(`Could not load candles: ${error.message}`);
     }
     root.dataset.loaded = String(Number(root.dataset.loaded || 0) + 1);

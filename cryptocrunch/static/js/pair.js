@@ -5,7 +5,7 @@
 (() => {
   const root = document.getElementById("pair");
   if (!root) return;
-  const { formatPrice, getJSON, timeChartOptions } = window.cryptocrunch;
+  const { formatPrice, getJSON, newestOnly, timeChartOptions } = window.cryptocrunch;
   const pair = root.dataset.pair;
   const exchanges = JSON.parse(root.dataset.exchanges);
   const interval = Number(root.dataset.interval) * 1000;
@@ -29,7 +29,10 @@
     if (numeric) td.className = "num";
   }
 
+  const ask = newestOnly();
+
   async function load() {
+    const current = ask();
     const base = `/api/v1/markets`;
     const query = `window=${encodeURIComponent(windowName)}&points=1000`;
     try {
@@ -37,6 +40,7 @@
         Promise.all(exchanges.map((ex) => getJSON(`${base}/${ex}/${pair}/prices?${query}`))),
         getJSON(`/api/v1/pairs/${pair}?window=${windowName}`),
       ]);
+      if (!current()) return;
       const byName = Object.fromEntries(across.exchanges.map((e) => [e.exchange, e]));
       const stats = exchanges.map((ex) => (byName[ex] && byName[ex].stats) || { error: byName[ex] ? byName[ex].stats_error : "no data" });
       const hidden = new Set(chart.data.datasets.filter((d, i) => !chart.isDatasetVisible(i)).map((d) => d.label));
