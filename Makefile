@@ -1,4 +1,4 @@
-# Quick start: `make run` (collect every minute + serve the UI), `make test` (the whole suite).
+# Quick start: `make run` (the worker: collect every minute and the other jobs; + serve the UI), `make test`.
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -39,8 +39,8 @@ run: assets
 	$(FLASK) init-db
 	@echo "Backfilling two days of hourly candles so the charts are not empty (offline: each exchange says so)"
 	-$(FLASK) backfill --timeframe 1h --since 2d
-	$(FLASK) collect --every $(INTERVAL) & collector=$$!; \
-	trap 'kill -TERM $$collector 2>/dev/null; wait $$collector' EXIT; \
+	CRYPTOCRUNCH_COLLECT_INTERVAL=$(INTERVAL) $(FLASK) worker & worker=$$!; \
+	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT; \
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
 # mypy (strict, over cryptocrunch/ outside views/) and import-linter (the layers' arrows, no cycles)

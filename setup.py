@@ -57,6 +57,7 @@ setup(
         # accounts: sessions, forms with CSRF, password hashing, log-in limits, security headers
         "flask-login>=0.6.3",
         "flask-wtf>=1.2",
+        "apscheduler>=3.11,<4",  # flask worker (4.x is pre-release, with another API)
         "wtforms>=3.3",  # SelectChoice
         "argon2-cffi>=23.1",
         "flask-limiter>=3.8",

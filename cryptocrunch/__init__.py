@@ -38,7 +38,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     validate(app.config)
     os.makedirs(app.instance_path, exist_ok=True)
 
-    from . import alerts, assets, auth, cli, db, views
+    from . import alerts, assets, auth, cli, db, views, worker
     from .collector import bp as collector_bp
     from .exports import command as exports
     from .views import alerts as alert_pages
@@ -54,5 +54,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(alert_pages.bp)
     cli.init_app(app)
+    worker.init_app(app)
     api.init_app(app)
     return app

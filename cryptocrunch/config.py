@@ -36,6 +36,13 @@ DEFAULTS: dict[str, Any] = {
     # Free tier: about 30 calls a minute; keep calls at least this many seconds apart.
     "COINGECKO_MIN_INTERVAL": 2.5,
     "COLLECT_INTERVAL": 60,
+    # `flask worker`'s collect job: store order-book tops too (what `flask collect --books` does).
+    "COLLECT_BOOKS": False,
+    # `flask worker`: job schedules over the defaults (worker/jobs.py; false turns a job off), how
+    # long SIGTERM waits for a running job, where a first candle backfill starts.
+    "JOBS": {},
+    "WORKER_STOP_TIMEOUT": 60,
+    "CANDLES_SINCE": "30d",
     # Market-cap snapshots (CoinGecko /coins/markets by cap): how many coins, and whether every
     # collect takes one (else only `flask collect --caps`).
     "CAPS_TOP": 100,

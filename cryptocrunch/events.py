@@ -17,6 +17,10 @@ collect_finished = _events.signal("collect-finished")
 #: (the delivery thread stops and the outbox is flushed).
 collect_stopping = _events.signal("collect-stopping")
 
+#: Sent by ``flask worker`` (sender: the app) after each job run is recorded, with ``session`` and
+#: ``job`` (its name): system events are recorded and delivered.
+job_finished = _events.signal("job-finished")
+
 #: Sent by ``storage.ticks.store_ticks`` (sender: the session) after new ticks and their rollups
 #: are written, with ``spans`` ({market_id: (first ts, last ts)}), in the writer's transaction:
 #: alert rules are evaluated here.

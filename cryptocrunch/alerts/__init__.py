@@ -94,6 +94,12 @@ def _on_stop(app: Flask) -> list[str]:
             db.session.remove()
 
 
+def _after_job(app: Flask, session: Session, job: str) -> None:
+    """After a worker's job run: record the system events it started; the delivery thread (the
+    worker is long-running) sends them."""
+    _after_collect(app, session, every=float("inf"))
+
+
 @click.command("notify")
 @with_appcontext
 def notify_command() -> None:
@@ -118,4 +124,5 @@ def init_app(app: Flask) -> None:
     events.ticks_stored.connect(_after_ticks)
     events.collect_finished.connect(_after_collect, sender=app)
     events.collect_stopping.connect(_on_stop, sender=app)
+    events.job_finished.connect(_after_job, sender=app)
     app.cli.add_command(notify_command)

@@ -163,7 +163,8 @@ def check(session: Session, user_id: int, fields: Mapping[str, Any], now: int) -
         watched = [ids[exchange]] if exchange else list(ids.values())
         if not any(books.has_book_tops(session, m) for m in watched):
             raise RuleError(
-                f"kind: spread rules need order books; none are stored for {pair} (BOOKS setting)"
+                f"kind: spread rules need order books; none are stored for {pair} "
+                "(flask collect --books, COLLECT_BOOKS)"
             )
     raw_expires = fields.get("expires")
     expires = None

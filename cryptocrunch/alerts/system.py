@@ -1,4 +1,5 @@
-"""The operator's system events: a source failing several collect cycles in a row, or flagged for
+"""The operator's system events: a source failing several collect cycles in a row (a worker's job
+several runs: its runs are those of source ``job:<name>``), or flagged for
 rejections, told once (when it starts) to the admins' channels marked for system events."""
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ def _lines(session: Session, failures_in_row: int) -> list[tuple[int, str, str]]
                 (
                     latest.started,
                     f"cryptocrunch: {latest.source} failing",
-                    f"{latest.source} failed {failures_in_row} collect cycles in a row; "
+                    f"{latest.source} failed {failures_in_row} "
+                    f"{'runs' if latest.source.startswith('job:') else 'collect cycles'} in a row; "
                     f"last error: {latest.error}",
                 )
             )

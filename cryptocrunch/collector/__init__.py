@@ -10,11 +10,13 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from flask import Blueprint, current_app
+from flask import Blueprint, Flask, current_app
 from flask.globals import app_ctx
 
 from .. import events
@@ -24,9 +26,14 @@ from ..db import db
 from ..storage import runs
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from click._termui_impl import ProgressBar
     from filelock import BaseFileLock
 
+    from ..sources.base import Source
+    from ..sources.coingecko import CoinGeckoSource
+    from .backfill import OnPage
     from .cycle import SourceReport
 
 bp = Blueprint("collector", __name__, cli_group=None)
@@ -55,6 +62,45 @@ def collect_lock(instance_path: str) -> BaseFileLock:
     return filelock.FileLock(str(Path(instance_path) / "collect.lock"), timeout=0)
 
 
+def run_cycle(
+    app: Flask,
+    sources: dict[str, tuple[Source, list[str]]],
+    caps_source: CoinGeckoSource,
+    *,
+    pairs: Sequence[str] = (),
+    books: bool = False,
+    caps: bool = False,
+    every: float | None = None,
+    verbose: bool = False,
+) -> tuple[int, list[str]]:
+    """One collect cycle as ``flask collect`` runs it (``flask worker``'s collect job too): fetch
+    and store every source, a market-cap snapshot when ``caps`` or CAPS_EVERY_COLLECT, then what
+    listens to ``collect_finished`` (exports, system events, delivery); the ticks stored and the
+    lines to print."""
+    from .cycle import collect_once, snapshot_caps
+
+    reports = collect_once(
+        db.session(),
+        sources,
+        pairs=pairs,
+        books=books,
+        cooldown=float(app.config["COOLDOWN"]),
+        keep_rejections=app.config["REJECTIONS_KEEP"],
+        rejections_alert=app.config["REJECTIONS_ALERT"],
+    )
+    lines = []
+    for report in reports:
+        lines.append(summary_line(report))
+        if verbose:
+            lines += [f"  rejected {r.pair or r.endpoint}: {r.reason}" for r in report.rejections]
+    if caps or app.config["CAPS_EVERY_COLLECT"]:
+        top, keep = int(app.config["CAPS_TOP"]), app.config["REJECTIONS_KEEP"]
+        lines.append(snapshot_caps(db.session(), caps_source, top, keep))
+    for _receiver, extra in events.collect_finished.send(app, session=db.session(), every=every):
+        lines += extra
+    return sum(r.stored for r in reports), lines
+
+
 @bp.cli.command("collect")
 @click.option(
     "--every", type=click.FloatRange(min=0, min_open=True), help="Repeat every SECONDS until stopped."
@@ -77,7 +123,7 @@ def collect_command(
     """Pull tickers from the configured exchanges and CoinGecko into the database."""
     import filelock
 
-    from .cycle import build_sources, coingecko_source, collect_once, snapshot_caps
+    from .cycle import build_sources, coingecko_source
     from .schedule import run_every, stop_on_signals
 
     app = app_ctx.app
@@ -92,26 +138,11 @@ def collect_command(
         raise click.UsageError(str(error)) from None
 
     def cycle() -> None:
-        reports = collect_once(
-            db.session(),
-            sources,
-            pairs=pairs,
-            books=books,
-            cooldown=float(app.config["COOLDOWN"]),
-            keep_rejections=app.config["REJECTIONS_KEEP"],
-            rejections_alert=app.config["REJECTIONS_ALERT"],
+        _, lines = run_cycle(
+            app, sources, caps_source, pairs=pairs, books=books, caps=caps, every=every, verbose=verbose
         )
-        for report in reports:
-            click.echo(summary_line(report))
-            if verbose:
-                for rejection in report.rejections:
-                    click.echo(f"  rejected {rejection.pair or rejection.endpoint}: {rejection.reason}")
-        if caps or app.config["CAPS_EVERY_COLLECT"]:
-            top, keep = int(app.config["CAPS_TOP"]), app.config["REJECTIONS_KEEP"]
-            click.echo(snapshot_caps(db.session(), caps_source, top, keep))
-        for _receiver, lines in events.collect_finished.send(app, session=db.session(), every=every):
-            for line in lines:
-                click.echo(line)
+        for line in lines:
+            click.echo(line)
 
     try:
         with collect_lock(app.instance_path), stop_on_signals() as stop:
@@ -146,8 +177,7 @@ def backfill_command(
     config_file: str | None,
 ) -> None:
     """Store historical OHLCV candles of the configured markets; a second run continues where it stopped."""
-    from ..sources.exchange import CcxtSource
-    from .backfill import backfill_market, parse_since
+    from .backfill import backfill_configured, parse_since
     from .cycle import build_sources, normalize_pair
 
     app = app_ctx.app
@@ -158,62 +188,50 @@ def backfill_command(
         sources = build_sources(app.config, Path(app.instance_path) / "markets", exchanges)
     except (ConfigError, ValueError) as error:
         raise click.UsageError(str(error)) from None
-    wanted = {normalize_pair(p) for p in pairs}
-    cooling = runs.active_cooldowns(db.session(), now)
-    db.session.rollback()
     totals = [0, 0, 0]
-    totals_by_exchange: dict[str, int] = {}  # markets attempted per exchange
-    for name, (source, source_pairs) in sources.items():
-        if not isinstance(source, CcxtSource):
-            continue  # CoinGecko has no candles here
-        for pair in source_pairs:
-            if wanted and pair not in wanted:
-                continue
-            if name in cooling:
-                until = utc_text(cooling[name])
-                click.echo(f"{name:<10} {pair:<10} skipped: {name} on cooldown until {until} UTC")
-                continue
-            if not source.exchange.markets and totals_by_exchange.get(name):
-                click.echo(f"{name:<10} {pair:<10} skipped: {name} could not be reached for its markets")
-                continue
-            stored = [0]
-            started = time.monotonic()
 
-            def rate(_item: object, stored: list[int] = stored, started: float = started) -> str:
-                return f"{stored[0]:,} candles, {stored[0] / max(time.monotonic() - started, 1e-9):,.0f}/s"
+    @contextmanager
+    def progress(name: str, pair: str) -> Iterator[OnPage]:
+        stored = [0]
+        started = time.monotonic()
 
-            with click.progressbar(
-                length=max(now - start, 1), label=f"{name:<10} {pair:<10}", show_eta=True, item_show_func=rate
-            ) as bar:
+        def rate(_item: object) -> str:
+            return f"{stored[0]:,} candles, {stored[0] / max(time.monotonic() - started, 1e-9):,.0f}/s"
 
-                def on_page(
-                    covered: int, new: int, bar: ProgressBar[object] = bar, stored: list[int] = stored
-                ) -> None:
-                    stored[0] += new
-                    bar.update(covered - bar.pos)
+        with click.progressbar(
+            length=max(now - start, 1), label=f"{name:<10} {pair:<10}", show_eta=True, item_show_func=rate
+        ) as bar:
 
-                report = backfill_market(
-                    db.session(),
-                    source,
-                    pair,
-                    timeframe,
-                    start,
-                    now,
-                    on_page,
-                    keep_rejections=app.config["REJECTIONS_KEEP"],
-                )
-            totals_by_exchange[name] = totals_by_exchange.get(name, 0) + 1
-            if report.cooldown_until:
-                cooling[name] = report.cooldown_until
-            totals[0] += report.stored
-            totals[1] += report.duplicates
-            totals[2] += report.rejected
-            resumed = f", resumed from {utc_text(report.resumed_from)} UTC" if report.resumed_from else ""
-            outcome = f"ERROR {report.error}" if report.error else "done"
-            click.echo(
-                f"{name:<10} {pair:<10} {outcome}: stored {report.stored}  duplicates {report.duplicates}  "
-                f"rejected {report.rejected}  retries {report.retries}  {report.seconds:.1f} s{resumed}"
-            )
+            def on_page(covered: int, new: int, bar: ProgressBar[object] = bar) -> None:
+                stored[0] += new
+                bar.update(covered - bar.pos)
+
+            yield on_page
+
+    wanted = {normalize_pair(p) for p in pairs}
+    done = backfill_configured(
+        db.session(),
+        sources,
+        timeframe,
+        start,
+        now,
+        wanted=wanted,
+        keep_rejections=app.config["REJECTIONS_KEEP"],
+        progress=progress,
+    )
+    for name, pair, report in done:
+        if isinstance(report, str):
+            click.echo(f"{name:<10} {pair:<10} {report}")
+            continue
+        totals[0] += report.stored
+        totals[1] += report.duplicates
+        totals[2] += report.rejected
+        resumed = f", resumed from {utc_text(report.resumed_from)} UTC" if report.resumed_from else ""
+        outcome = f"ERROR {report.error}" if report.error else "done"
+        click.echo(
+            f"{name:<10} {pair:<10} {outcome}: stored {report.stored}  duplicates {report.duplicates}  "
+            f"rejected {report.rejected}  retries {report.retries}  {report.seconds:.1f} s{resumed}"
+        )
     click.echo(
         f"backfill {timeframe} since {utc_text(start)} UTC: stored {totals[0]}, duplicates {totals[1]}, "
         f"rejected {totals[2]}"

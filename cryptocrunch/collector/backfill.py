@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from ..clock import DURATION_UNITS, now_ms
+from ..clock import DURATION_UNITS, now_ms, utc_text
 from ..models import Run
-from ..sources.base import SourceFailure
+from ..sources.base import Source, SourceFailure
 from ..sources.exchange import CcxtSource
 from ..storage import candles, runs
 
@@ -112,3 +113,51 @@ def backfill_market(
         session.commit()
     report.seconds = time.monotonic() - started
     return report
+
+
+#: A page callback: (ms covered so far, candles stored in the page).
+OnPage = Callable[[int, int], None]
+
+
+def backfill_configured(
+    session: Session,
+    sources: Mapping[str, tuple[Source, list[str]]],
+    timeframe: str,
+    start: int,
+    end: int,
+    *,
+    wanted: Collection[str] = (),
+    keep_rejections: int = 1000,
+    progress: Callable[[str, str], AbstractContextManager[OnPage]] | None = None,
+) -> Iterator[tuple[str, str, BackfillReport | str]]:
+    """Backfill every configured exchange market (of ``wanted`` pairs, when given) from ``start``
+    or its newest stored candle to ``end``; yield (exchange, pair, its report, or why it was
+    skipped: an exchange on cooldown, or one whose markets could not be loaded). ``progress``
+    gives a page callback per market."""
+    cooling = runs.active_cooldowns(session, end)
+    session.rollback()
+    attempted: dict[str, int] = {}
+    for name, (source, source_pairs) in sources.items():
+        if not isinstance(source, CcxtSource):
+            continue  # CoinGecko has no candles here
+        for pair in source_pairs:
+            if wanted and pair not in wanted:
+                continue
+            if name in cooling:
+                yield name, pair, f"skipped: {name} on cooldown until {utc_text(cooling[name])} UTC"
+                continue
+            if not source.exchange.markets and attempted.get(name):
+                yield name, pair, f"skipped: {name} could not be reached for its markets"
+                continue
+            with progress(name, pair) if progress else nullcontext(_no_page) as on_page:
+                report = backfill_market(
+                    session, source, pair, timeframe, start, end, on_page, keep_rejections=keep_rejections
+                )
+            attempted[name] = attempted.get(name, 0) + 1
+            if report.cooldown_until:
+                cooling[name] = report.cooldown_until
+            yield name, pair, report
+
+
+def _no_page(_covered: int, _stored: int) -> None:
+    return None
