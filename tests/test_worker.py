@@ -172,3 +172,39 @@ def test_the_collect_job_never_runs_beside_a_flask_collect(collector):  # noqa: 
     [run] = job_runs(collector.app, "collect")
     assert run.status == "error" and "another flask collect holds this instance's collect lock" in run.error
     assert [r for r in runs(collector.app) if not r.source.startswith("job:")] == []  # nothing fetched
+
+
+def test_two_machines_sharing_a_postgresql_database_cannot_both_schedule(fake, tmp_path, postgres_url):
+    """Two instances (their own folders, so no shared file lock) on one database: the advisory lock."""
+    import os
+
+    from conftest import running_app
+
+    env = {}
+    for side in ("a", "b"):
+        config = fake_config(fake, tmp_path / side, postgres_url)
+        env[side] = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTOCRUNCH_")}
+        env[side] |= {"FLASK_APP": "cryptocrunch", "CRYPTOCRUNCH_INSTANCE_PATH": config.pop("INSTANCE_PATH")}
+        env[side] |= {
+            f"CRYPTOCRUNCH_{k}": v if isinstance(v, str) else json.dumps(v) for k, v in config.items()
+        }
+        env[side]["CRYPTOCRUNCH_JOBS"] = json.dumps({**ONLY_COLLECT, "collect": {"every": 3600}})
+    with running_app(fake_config(fake, tmp_path / "setup", postgres_url)):
+        first = subprocess.Popen(
+            [*FLASK, "worker"], env=env["a"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            wait_for_line(first, "worker started")
+            second = subprocess.run(
+                [*FLASK, "worker"], env=env["b"], capture_output=True, text=True, timeout=60
+            )
+            assert second.returncode == 1
+            assert "another flask worker holds this database (PostgreSQL advisory lock)" in second.stderr
+        finally:
+            first.send_signal(signal.SIGTERM)
+            first.communicate(timeout=60)
+        assert first.returncode == 0
+        again = subprocess.run(
+            [*FLASK, "worker", "--once", "caps"], env=env["b"], capture_output=True, text=True, timeout=60
+        )
+        assert again.returncode == 0, again.stderr  # the lock went with the first worker

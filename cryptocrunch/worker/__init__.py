@@ -31,8 +31,10 @@ log = logging.getLogger(__name__)
 #: Seconds a job may start late (the worker was busy or paused) and still run; later, it waits
 #: for its next time. Runs missed meanwhile are coalesced into one.
 MISFIRE_GRACE = 300
-#: The PostgreSQL advisory lock key of the one worker of a database.
-ADVISORY_KEY = 0x63727970746F  # "crypto"
+#: The PostgreSQL advisory lock of the one worker of a database (and schema).
+_KEY = "hashtext('cryptocrunch worker ' || current_database() || '.' || current_schema())"
+ADVISORY_LOCK = f"SELECT pg_try_advisory_lock({_KEY})"
+ADVISORY_UNLOCK = f"SELECT pg_advisory_unlock({_KEY})"
 
 
 class WorkerBusy(Exception):
@@ -57,14 +59,14 @@ def one_worker(app: Flask) -> Iterator[None]:
         from sqlalchemy import text
 
         with db.engine.connect() as held:  # the lock lives as long as this session
-            taken = held.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_KEY}).scalar()
+            taken = held.execute(text(ADVISORY_LOCK)).scalar()
             held.commit()
             if not taken:
                 raise WorkerBusy("another flask worker holds this database (PostgreSQL advisory lock)")
             try:
                 yield
             finally:
-                held.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_KEY})
+                held.execute(text(ADVISORY_UNLOCK))
                 held.commit()
     finally:
         lock.release()
