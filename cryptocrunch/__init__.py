@@ -42,7 +42,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from .collector import bp as collector_bp
     from .exports import command as exports
     from .views import alerts as alert_pages
-    from .views import api, pages
+    from .views import api, health, pages
 
     db.init_app(app)
     auth.init_app(app)
@@ -53,6 +53,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(collector_bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(alert_pages.bp)
+    app.register_blueprint(health.bp)
     cli.init_app(app)
     worker.init_app(app)
     api.init_app(app)

@@ -43,6 +43,8 @@ DEFAULTS: dict[str, Any] = {
     "JOBS": {},
     "WORKER_STOP_TIMEOUT": 60,
     "CANDLES_SINCE": "30d",
+    # /healthz answers 503 when the newest successful collect is older than this many seconds.
+    "HEALTH_MAX_AGE": 300,
     # Market-cap snapshots (CoinGecko /coins/markets by cap): how many coins, and whether every
     # collect takes one (else only `flask collect --caps`).
     "CAPS_TOP": 100,
@@ -151,6 +153,7 @@ def validate(config: Mapping[str, Any]) -> None:
         "FUTURE_TOLERANCE",
         "COINGECKO_MIN_INTERVAL",
         "CAPS_TOP",
+        "HEALTH_MAX_AGE",
     ):
         value = config[key]
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:

@@ -107,6 +107,8 @@ def test_a_worker_runs_its_jobs_refuses_a_second_and_stops_on_sigterm(collector)
     worker = spawn_worker(collector)
     try:
         wait_until(lambda: len([r for r in job_runs(collector.app, "collect") if r.status == "ok"]) >= 2)
+        health = collector.app.test_client().get("/healthz")
+        assert (health.status_code, health.json["worker"]) == (200, "alive")
         second = spawn_worker(collector)
         out, err = second.communicate(timeout=60)
         assert second.returncode == 1
@@ -116,6 +118,7 @@ def test_a_worker_runs_its_jobs_refuses_a_second_and_stops_on_sigterm(collector)
         out, err = worker.communicate(timeout=60)
     assert worker.returncode == 0, err
     assert "collect      every 1 s" in out and "worker stopped" in out
+    assert collector.app.test_client().get("/healthz").json["worker"] == "missing"  # said it stopped
     collected = job_runs(collector.app, "collect")
     assert all(r.status == "ok" and r.finished >= r.started for r in collected)
     assert sum(r.stored for r in collected) >= 2  # the ticks each cycle stored

@@ -177,3 +177,21 @@ def rules_version(session: Session) -> int:
         session.flush()
         version = data_version(session, RULES_VERSION)
     return version
+
+
+#: ``State`` key of the worker's heartbeat: when it last said it was alive (epoch ms; 0: stopped).
+WORKER_SEEN = "worker_seen"
+
+
+def set_state(session: Session, key: str, value: int) -> None:
+    """Set a ``State`` value (the worker's heartbeat), in the caller's transaction."""
+    updated = session.execute(sa.update(State).where(State.key == key).values(value=value))
+    if not cast(sa.CursorResult[Any], updated).rowcount:
+        session.add(State(key=key, value=value))
+
+
+def last_success(session: Session) -> int | None:
+    """When the newest successful run of a source (not a worker's job) finished."""
+    return session.scalar(
+        select(func.max(Run.finished)).where(Run.status == "ok", ~Run.source.startswith("job:"))
+    )

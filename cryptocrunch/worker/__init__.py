@@ -37,6 +37,26 @@ ADVISORY_LOCK = f"SELECT pg_try_advisory_lock({_KEY})"
 ADVISORY_UNLOCK = f"SELECT pg_advisory_unlock({_KEY})"
 
 
+#: Seconds between the worker's heartbeats (``runs.WORKER_SEEN``); /healthz calls a worker missing
+#: after three of them without one.
+HEARTBEAT = 15
+
+
+def _beat(app: Flask, value: int | None = None) -> None:
+    """Record that the worker is alive now (or ``value``: 0 when it stopped)."""
+    from ..clock import now_ms
+    from ..storage import runs
+
+    with app.app_context():
+        try:
+            runs.set_state(db.session(), runs.WORKER_SEEN, now_ms() if value is None else value)
+            db.session.commit()
+        except Exception:  # a missed beat only makes /healthz doubt the worker
+            log.exception("worker heartbeat failed")
+        finally:
+            db.session.remove()
+
+
 class WorkerBusy(Exception):
     """Another worker holds this instance or database."""
 
@@ -146,6 +166,9 @@ def worker_command(config_file: str | None, once: tuple[str, ...]) -> None:
                 first = {"next_run_time": now} if schedule.seconds is not None else {}
                 scheduler.add_job(run, schedule.trigger(now), args=[name], id=name, name=name, **first)
                 click.echo(f"{name:<12} {schedule.describe()}")
+            scheduler.add_job(
+                _beat, "interval", seconds=HEARTBEAT, args=[app], id="heartbeat", next_run_time=now
+            )
             scheduler.start()
             click.echo("worker started; SIGTERM or Ctrl-C stops it")
             stop.wait()
@@ -159,6 +182,7 @@ def worker_command(config_file: str | None, once: tuple[str, ...]) -> None:
                 )
                 logging.shutdown()
                 os._exit(1)  # the job's thread would hold the process open
+            _beat(app, 0)
             click.echo("worker stopped")
     except WorkerBusy as busy:
         raise click.ClickException(f"{busy}; stop it first") from None
