@@ -9,7 +9,7 @@ PORT ?= 5000
 PYTEST_ARGS ?=
 export FLASK_APP := cryptocrunch
 
-.PHONY: run test typecheck install assets bench bench-alerts bench-api bench-ui bench-import bench-startup lint clean
+.PHONY: run dev test typecheck install assets bench bench-alerts bench-api bench-ui bench-import bench-startup lint clean
 
 $(VENV)/.installed: setup.py pyproject.toml
 	python3 -m venv $(VENV)
@@ -41,7 +41,19 @@ run: assets
 	-$(FLASK) backfill --timeframe 1h --since 2d
 	CRYPTOCRUNCH_COLLECT_INTERVAL=$(INTERVAL) $(FLASK) worker & worker=$$!; \
 	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT; \
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	$(GUNICORN)
+
+# The production server (gthread workers: WEB_CONCURRENCY, else 2 per core; THREADS each).
+THREADS ?= 4
+GUNICORN = $(VENV)/bin/gunicorn --worker-class gthread --workers $${WEB_CONCURRENCY:-$$(( 2 * $$(nproc) ))} \
+	--threads $(THREADS) --bind $(HOST):$(PORT) --access-logfile - 'cryptocrunch:create_app()'
+
+# Development: Flask's reloading debug server, and the worker beside it.
+dev: assets
+	$(FLASK) init-db
+	CRYPTOCRUNCH_COLLECT_INTERVAL=$(INTERVAL) $(FLASK) worker & worker=$$!; \
+	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT; \
+	$(FLASK) run --debug --host $(HOST) --port $(PORT)
 
 # mypy (strict, over cryptocrunch/ outside views/) and import-linter (the layers' arrows, no cycles)
 typecheck: $(VENV)/.test-installed

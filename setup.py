@@ -54,10 +54,13 @@ setup(
         # flask export: Parquet files, and uploads to S3 (or LocalStack, MinIO)
         "pyarrow>=15",
         "boto3>=1.34",
+        # running as a service: flask worker's scheduler (4.x is pre-release, with another API), and
+        # the production server make run uses
+        "apscheduler>=3.11,<4",
+        "gunicorn>=22",
         # accounts: sessions, forms with CSRF, password hashing, log-in limits, security headers
         "flask-login>=0.6.3",
         "flask-wtf>=1.2",
-        "apscheduler>=3.11,<4",  # flask worker (4.x is pre-release, with another API)
         "wtforms>=3.3",  # SelectChoice
         "argon2-cffi>=23.1",
         "flask-limiter>=3.8",
@@ -92,7 +95,7 @@ setup(
             # a real SMTP server on 127.0.0.1 for the notification tests
             "aiosmtpd>=1.4",
         ],
-        # bench/: DuckDB is a baseline of bench/stats.py; gunicorn serves bench/api.py (which also needs wrk)
-        "bench": ["duckdb>=1.0", "gunicorn>=22"],
+        # bench/: DuckDB is a baseline of bench/stats.py (bench/api.py also needs wrk)
+        "bench": ["duckdb>=1.0"],
     },
 )

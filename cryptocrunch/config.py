@@ -43,6 +43,9 @@ DEFAULTS: dict[str, Any] = {
     "JOBS": {},
     "WORKER_STOP_TIMEOUT": 60,
     "CANDLES_SINCE": "30d",
+    # How many reverse proxies stand in front (their X-Forwarded-For/-Proto/-Host are trusted, so
+    # log-in limits count the real address); 0: none, the headers are ignored.
+    "PROXY_COUNT": 0,
     # /healthz answers 503 when the newest successful collect is older than this many seconds.
     "HEALTH_MAX_AGE": 300,
     # Market-cap snapshots (CoinGecko /coins/markets by cap): how many coins, and whether every
@@ -154,6 +157,7 @@ def validate(config: Mapping[str, Any]) -> None:
         "COINGECKO_MIN_INTERVAL",
         "CAPS_TOP",
         "HEALTH_MAX_AGE",
+        "PROXY_COUNT",
     ):
         value = config[key]
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:

@@ -376,6 +376,24 @@ def test_failed_log_ins_are_limited_per_account_and_per_address(make_app):
     _throttling(app)
 
 
+def test_behind_a_reverse_proxy_the_limits_count_the_forwarded_address(make_app):
+    app = make_app(LOGIN_LIMIT_ADDRESS="2 per minute", PROXY_COUNT=1)
+    signed_up(app, "a@example.org")
+    proxy = {"REMOTE_ADDR": "127.0.0.1"}  # every request comes from the proxy
+
+    def guess(client, forwarded):
+        headers = {"X-Forwarded-For": forwarded}
+        return login(client, "nobody@example.org", environ_base=proxy, headers=headers).status_code
+
+    crawler = app.test_client()
+    assert [guess(crawler, "203.0.113.7") for _ in range(3)] == [200, 200, 429]
+    assert guess(app.test_client(), "198.51.100.2") == 200  # someone else behind the same proxy
+    unproxied = make_app(LOGIN_LIMIT_ADDRESS="2 per minute")  # PROXY_COUNT 0: the header is ignored
+    signed_up(unproxied, "a@example.org")
+    codes = [guess(unproxied.test_client(), f"203.0.113.{i}") for i in range(3)]
+    assert codes == [200, 200, 429]
+
+
 def test_the_limits_can_live_in_redis(make_app):
     redis = pytest.importorskip("redis")
     url = os.environ.get("CRYPTOCRUNCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
