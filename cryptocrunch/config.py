@@ -46,6 +46,10 @@ DEFAULTS: dict[str, Any] = {
     # How many reverse proxies stand in front (their X-Forwarded-For/-Proto/-Host are trusted, so
     # log-in limits count the real address); 0: none, the headers are ignored.
     "PROXY_COUNT": 0,
+    # flask backup and the worker's backup job: where (a folder, s3://bucket/prefix; null: the
+    # instance's backups/) and how many to keep there.
+    "BACKUP_TO": None,
+    "BACKUP_KEEP": 7,
     # /healthz answers 503 when the newest successful collect is older than this many seconds.
     "HEALTH_MAX_AGE": 300,
     # Market-cap snapshots (CoinGecko /coins/markets by cap): how many coins, and whether every

@@ -152,8 +152,19 @@ def _unchecked_note(bucket: str, key: str) -> str:
 
 
 def upload(frame: pd.DataFrame, fmt: str, target: S3Location, name: str, config: Mapping[str, Any]) -> str:
-    """Upload ``frame`` as ``name`` under ``target``; return its s3:// URL. An S3 object appears
-    whole or not at all; a failed multipart upload is aborted, so a failure leaves nothing."""
+    """Upload ``frame`` as ``name`` under ``target``; return its s3:// URL (``upload_file``)."""
+    with tempfile.TemporaryDirectory(prefix="cryptocrunch-export-") as folder:
+        path = Path(folder) / name
+        with open(path, "wb") as handle:
+            write_frame(frame, fmt, handle)
+        return upload_file(path, target, name, CONTENT_TYPES[fmt], config)
+
+
+def upload_file(
+    path: Path, target: S3Location, name: str, content_type: str, config: Mapping[str, Any]
+) -> str:
+    """Upload the file ``path`` as ``name`` under ``target``; return its s3:// URL. An S3 object
+    appears whole or not at all; a failed multipart upload is aborted, so a failure leaves nothing."""
     from boto3.exceptions import Boto3Error
     from boto3.s3.transfer import TransferConfig
     from botocore.exceptions import BotoCoreError, ClientError
@@ -162,23 +173,19 @@ def upload(frame: pd.DataFrame, fmt: str, target: S3Location, name: str, config:
     url = f"s3://{target.bucket}/{key}"
     endpoint = config["EXPORT_S3_ENDPOINT_URL"] or "AWS S3"
     threshold = int(config["EXPORT_S3_MULTIPART_THRESHOLD"])
-    with tempfile.TemporaryDirectory(prefix="cryptocrunch-export-") as folder:
-        path = Path(folder) / name
-        with open(path, "wb") as handle:
-            write_frame(frame, fmt, handle)
-        client = None
-        try:
-            client = s3_client(config)
-            endpoint = client.meta.endpoint_url
-            client.upload_file(
-                str(path),
-                target.bucket,
-                key,
-                ExtraArgs={"ContentType": CONTENT_TYPES[fmt]},
-                Config=TransferConfig(multipart_threshold=threshold),
-            )
-        except (BotoCoreError, ClientError, Boto3Error, ValueError) as error:
-            multipart = client is not None and path.stat().st_size >= threshold
-            note = _abort_unfinished(client, target.bucket, key) if multipart else ""
-            raise ExportError(explain_s3_error(error, url, target.bucket, endpoint) + note) from None
+    client = None
+    try:
+        client = s3_client(config)
+        endpoint = client.meta.endpoint_url
+        client.upload_file(
+            str(path),
+            target.bucket,
+            key,
+            ExtraArgs={"ContentType": content_type},
+            Config=TransferConfig(multipart_threshold=threshold),
+        )
+    except (BotoCoreError, ClientError, Boto3Error, ValueError) as error:
+        multipart = client is not None and path.stat().st_size >= threshold
+        note = _abort_unfinished(client, target.bucket, key) if multipart else ""
+        raise ExportError(explain_s3_error(error, url, target.bucket, endpoint) + note) from None
     return url

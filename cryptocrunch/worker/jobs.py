@@ -34,6 +34,7 @@ DEFAULT_SCHEDULES: dict[str, dict[str, Any]] = {
     "listings": {"cron": "15 0 * * *"},
     "candles-1h": {"cron": "30 * * * *"},
     "candles-1d": {"cron": "0 1 * * *"},
+    "backup": {"cron": "30 2 * * *"},
 }
 PREFIX = "job:"
 
@@ -207,12 +208,20 @@ def _candles(timeframe: str) -> Callable[[Flask, Sources], Outcome]:
     return run
 
 
+def _backup(app: Flask, _sources: Sources) -> Outcome:
+    from ..backups import backup
+
+    made = backup(app, None, int(app.config["BACKUP_KEEP"]))
+    return Outcome(0, [made.describe()])
+
+
 JOBS: dict[str, Callable[[Flask, Sources], Outcome]] = {
     "collect": _collect,
     "caps": _caps,
     "listings": _listings,
     "candles-1h": _candles("1h"),
     "candles-1d": _candles("1d"),
+    "backup": _backup,
 }
 
 
@@ -246,6 +255,7 @@ def run_job(app: Flask, name: str, sources: Sources) -> Run:
             "job %s %s in %.2f s%s", name, status, time.monotonic() - clock, f": {error}" if error else ""
         )
         events.job_finished.send(app, session=session, job=name)
+        session.refresh(run)  # loaded, then detached: the caller may read it after the context
         session.expunge(run)
         db.session.remove()
         return run
