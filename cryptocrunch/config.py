@@ -50,6 +50,10 @@ DEFAULTS: dict[str, Any] = {
     # instance's backups/) and how many to keep there.
     "BACKUP_TO": None,
     "BACKUP_KEEP": 7,
+    # flask retention and the worker's retention job: how long each table keeps its rows (a
+    # duration, or null: forever; rollups are always kept), and rows per delete statement.
+    "RETENTION": {"tick": "90d", "book_top": "30d", "rejection": "30d", "run": "30d"},
+    "RETENTION_BATCH": 5000,
     # /healthz answers 503 when the newest successful collect is older than this many seconds.
     "HEALTH_MAX_AGE": 300,
     # Market-cap snapshots (CoinGecko /coins/markets by cap): how many coins, and whether every

@@ -44,6 +44,7 @@ def test_the_default_schedules_and_overrides_with_a_fixed_clock():
         "candles-1h": datetime(2026, 1, 1, 0, 30, tzinfo=UTC),  # hourly at :30
         "candles-1d": datetime(2026, 1, 1, 1, 0, tzinfo=UTC),  # daily at 01:00 UTC
         "backup": datetime(2026, 1, 1, 2, 30, tzinfo=UTC),  # daily at 02:30
+        "retention": datetime(2026, 1, 1, 3, 30, tzinfo=UTC),  # daily at 03:30
     }
     later = datetime(2026, 1, 1, 1, 0, 0, 1, tzinfo=UTC)
     assert next_times({"JOBS": {}, "COLLECT_INTERVAL": 60}, later)["candles-1d"] == datetime(

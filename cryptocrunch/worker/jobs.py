@@ -35,6 +35,7 @@ DEFAULT_SCHEDULES: dict[str, dict[str, Any]] = {
     "candles-1h": {"cron": "30 * * * *"},
     "candles-1d": {"cron": "0 1 * * *"},
     "backup": {"cron": "30 2 * * *"},
+    "retention": {"cron": "30 3 * * *"},
 }
 PREFIX = "job:"
 
@@ -215,6 +216,13 @@ def _backup(app: Flask, _sources: Sources) -> Outcome:
     return Outcome(0, [made.describe()])
 
 
+def _retention(app: Flask, _sources: Sources) -> Outcome:
+    from ..retention import run_retention
+
+    deleted, lines = run_retention(app)
+    return Outcome(deleted, lines)
+
+
 JOBS: dict[str, Callable[[Flask, Sources], Outcome]] = {
     "collect": _collect,
     "caps": _caps,
@@ -222,6 +230,7 @@ JOBS: dict[str, Callable[[Flask, Sources], Outcome]] = {
     "candles-1h": _candles("1h"),
     "candles-1d": _candles("1d"),
     "backup": _backup,
+    "retention": _retention,
 }
 
 

@@ -1,0 +1,89 @@
+"""Deleting what is older than a cut, in bounded batches, each committed on its own, so no long
+lock holds the readers (or the collector) up: per market along the (market, ts) key for ticks,
+book tops and candles; by id for the logs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from ..models import AlertEvent, BookTop, Candle, Cap, Market, Rejection, Run, Tick
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A table retention may prune, and the column its age is read from."""
+
+    model: Any
+    ts: InstrumentedAttribute[int]
+    per_market: bool
+
+
+#: What RETENTION may name. Rollups are not here: they answer for the ticks that are gone.
+TABLES: dict[str, Table] = {
+    "tick": Table(Tick, Tick.ts, True),
+    "book_top": Table(BookTop, BookTop.ts, True),
+    "candle": Table(Candle, Candle.ts, True),
+    "cap": Table(Cap, Cap.ts, False),
+    "rejection": Table(Rejection, Rejection.ts, False),
+    "run": Table(Run, Run.started, False),
+    "alert_event": Table(AlertEvent, AlertEvent.created, False),
+}
+
+
+def prune(
+    session: Session, name: str, cut: int, batch: int, on_batch: Callable[[int], None] = lambda n: None
+) -> int:
+    """Delete the rows of table ``name`` older than ``cut`` (epoch ms), at most ``batch`` rows a
+    statement, committing after each; return how many went."""
+    table = TABLES[name]
+    total = 0
+    if table.per_market:
+        markets = list(session.scalars(select(Market.id).order_by(Market.id)))
+        session.commit()
+        for market in markets:
+            while True:
+                # the ts of the batch-th oldest row: one short index walk bounds the statement
+                upper = session.scalar(
+                    select(table.ts)
+                    .where(table.model.market_id == market, table.ts < cut)
+                    .order_by(table.ts)
+                    .offset(batch)
+                    .limit(1)
+                )
+                bound = cut if upper is None else upper
+                gone = session.execute(
+                    delete(table.model).where(table.model.market_id == market, table.ts < bound)
+                )
+                session.commit()
+                count = int(getattr(gone, "rowcount", 0) or 0)
+                total += count
+                on_batch(count)
+                if upper is None:
+                    break
+        return total
+    key = sa.inspect(table.model).primary_key
+    while True:
+        oldest = select(*key).where(table.ts < cut).order_by(table.ts).limit(batch)
+        if len(key) == 1:
+            statement = delete(table.model).where(key[0].in_(oldest.scalar_subquery()))
+        else:
+            statement = delete(table.model).where(sa.tuple_(*key).in_(oldest))
+        gone = session.execute(statement)
+        session.commit()
+        count = int(getattr(gone, "rowcount", 0) or 0)
+        total += count
+        on_batch(count)
+        if count < batch:
+            return total
+
+
+def oldest(session: Session, name: str) -> int | None:
+    """The age column's smallest value in table ``name`` (None when empty)."""
+    table = TABLES[name]
+    return session.scalar(select(func.min(table.ts)))
