@@ -39,14 +39,20 @@ run: assets
 	$(FLASK) init-db
 	@echo "Backfilling two days of hourly candles so the charts are not empty (offline: each exchange says so)"
 	-$(FLASK) backfill --timeframe 1h --since 2d
+	rm -rf $(PROMETHEUS_MULTIPROC_DIR) && mkdir -p $(PROMETHEUS_MULTIPROC_DIR)
 	CRYPTOCRUNCH_COLLECT_INTERVAL=$(INTERVAL) $(FLASK) worker & worker=$$!; \
 	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT; \
 	$(GUNICORN)
 
+# /metrics adds up the counts of every gunicorn worker and of flask worker (prometheus_client's
+# multiprocess mode): their files go here, emptied at each start.
+export PROMETHEUS_MULTIPROC_DIR ?= $(CURDIR)/instance/prometheus
+
 # The production server (gthread workers: WEB_CONCURRENCY, else 2 per core; THREADS each).
 THREADS ?= 4
 GUNICORN = $(VENV)/bin/gunicorn --worker-class gthread --workers $${WEB_CONCURRENCY:-$$(( 2 * $$(nproc) ))} \
-	--threads $(THREADS) --bind $(HOST):$(PORT) --access-logfile - 'cryptocrunch:create_app()'
+	--threads $(THREADS) --bind $(HOST):$(PORT) --access-logfile - -c python:cryptocrunch.gunicorn_conf \
+	'cryptocrunch:create_app()'
 
 # Development: Flask's reloading debug server, and the worker beside it.
 dev: assets

@@ -58,6 +58,7 @@ setup(
         # the production server make run uses
         "apscheduler>=3.11,<4",
         "gunicorn>=22",
+        "prometheus-client>=0.20",  # /metrics (multiprocess mode under gunicorn)
         # accounts: sessions, forms with CSRF, password hashing, log-in limits, security headers
         "flask-login>=0.6.3",
         "flask-wtf>=1.2",

@@ -58,7 +58,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(collector_bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(alert_pages.bp)
-    app.register_blueprint(health.bp)
+    health.init_app(app)
     cli.init_app(app)
     worker.init_app(app)
     backups.init_app(app)

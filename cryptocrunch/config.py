@@ -54,6 +54,8 @@ DEFAULTS: dict[str, Any] = {
     # duration, or null: forever; rollups are always kept), and rows per delete statement.
     "RETENTION": {"tick": "90d", "book_top": "30d", "rejection": "30d", "run": "30d"},
     "RETENTION_BATCH": 5000,
+    # /metrics: null, open to anyone who can reach it; a string: only for "Authorization: Bearer <it>".
+    "METRICS_TOKEN": None,
     # /healthz answers 503 when the newest successful collect is older than this many seconds.
     "HEALTH_MAX_AGE": 300,
     # Market-cap snapshots (CoinGecko /coins/markets by cap): how many coins, and whether every

@@ -35,16 +35,20 @@ def check_settings(config: Mapping[str, Any]) -> None:
 
 def flush(app: Flask, session: Session) -> str:
     """Deliver what is due now, within NOTIFY_TIMEOUT; the summary line."""
+    from ..metrics import ALERTS
     from .outbox import deliver_due
 
     config = app.config
-    return deliver_due(
+    done = deliver_due(
         session,
         config["SECRET_KEY"],
         max_tries=int(config["NOTIFY_MAX_TRIES"]),
         retry_base=float(config["NOTIFY_RETRY_BASE"]),
         timeout=float(config["NOTIFY_TIMEOUT"]),
-    ).describe()
+    )
+    ALERTS.labels("delivered").inc(done.sent)
+    ALERTS.labels("failed").inc(done.failed)
+    return done.describe()
 
 
 def _deliver_forever(app: Flask, stop: threading.Event) -> None:
@@ -111,9 +115,10 @@ def _after_ticks(session: Session, spans: dict[int, tuple[int, int]]) -> None:
     """Evaluate the alert rules on the markets just written (in the writer's transaction)."""
     if not has_app_context():
         return
+    from ..metrics import ALERTS
     from .rules import evaluate
 
-    evaluate(session, spans, int(current_app.config["ALERTS_MAX_PER_HOUR"]))
+    ALERTS.labels("fired").inc(evaluate(session, spans, int(current_app.config["ALERTS_MAX_PER_HOUR"])))
 
 
 def init_app(app: Flask) -> None:

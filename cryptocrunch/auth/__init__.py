@@ -25,7 +25,9 @@ from .views import bp
 
 SIGNUP_MODES = ("open", "first", "closed")
 #: Pages anyone may see with REQUIRE_LOGIN on.
-PUBLIC_ENDPOINTS = frozenset({"auth.login", "auth.signup", "static", "healthz"})
+PUBLIC_ENDPOINTS = frozenset({"auth.login", "auth.signup", "static", "health.healthz", "health.metrics"})
+#: Endpoints whose Authorization header is their own (METRICS_TOKEN), not an account's API token.
+OWN_BEARER = frozenset({"health.metrics"})
 #: The Content-Security-Policy: the app's own scripts, styles and data, nothing inline, no framing.
 CSP = {
     "default-src": "'self'",
@@ -70,8 +72,8 @@ def _unauthorized() -> ResponseReturnValue:
 def _guard() -> ResponseReturnValue | None:
     """Before every request: a bearer token is checked at once (a bad one is a 401, whatever the
     endpoint); a state-changing request without one must carry its CSRF token; with REQUIRE_LOGIN
-    only the log-in and sign-up pages are open to the anonymous."""
-    if "Authorization" in request.headers:
+    only the log-in and sign-up pages (and /healthz, /metrics) are open to the anonymous."""
+    if "Authorization" in request.headers and request.endpoint not in OWN_BEARER:
         _ = current_user.is_authenticated  # loads the token's user, or raises the 401
     elif request.method not in SAFE_METHODS:
         csrf.protect()

@@ -88,6 +88,9 @@ def run_cycle(
         keep_rejections=app.config["REJECTIONS_KEEP"],
         rejections_alert=app.config["REJECTIONS_ALERT"],
     )
+    from ..metrics import count_runs
+
+    count_runs(reports)
     lines = []
     for report in reports:
         lines.append(summary_line(report))

@@ -1,11 +1,14 @@
-"""``/healthz``: whether the instance is healthy, for a load balancer or a monitor: the database
+"""``/healthz`` and ``/metrics`` (``cryptocrunch.metrics``, imported with the first request, so
+start-up does not load prometheus_client).
+
+``/healthz``: whether the instance is healthy, for a load balancer or a monitor: the database
 answers, a collect succeeded within HEALTH_MAX_AGE, the worker beats, and each source's last run.
 200 when healthy; 503 when the database is unreachable or the last successful collect is too old
 (a missing worker alone is reported, not a 503: one-shot `flask collect` setups have none)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Flask, Response, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
 from ..db import db
@@ -55,3 +58,30 @@ def healthz() -> ResponseReturnValue:
         },
     }
     return jsonify(body), 200 if healthy else 503
+
+
+@bp.get("/metrics")
+def metrics() -> ResponseReturnValue:
+    """Every metric in Prometheus' text format (with METRICS_TOKEN set: for its bearer only)."""
+    from .. import metrics as measured
+
+    return measured.metrics()
+
+
+def _started() -> None:
+    from .. import metrics as measured
+
+    measured.started()
+
+
+def _finished(response: Response) -> Response:
+    from .. import metrics as measured
+
+    return measured.finished(response)
+
+
+def init_app(app: Flask) -> None:
+    """/healthz and /metrics, and the latency of every request."""
+    app.register_blueprint(bp)
+    app.before_request(_started)
+    app.after_request(_finished)

@@ -263,6 +263,9 @@ def run_job(app: Flask, name: str, sources: Sources) -> Run:
         log.info(
             "job %s %s in %.2f s%s", name, status, time.monotonic() - clock, f": {error}" if error else ""
         )
+        from ..metrics import JOB_RUNS
+
+        JOB_RUNS.labels(name, status).inc()
         events.job_finished.send(app, session=session, job=name)
         session.refresh(run)  # loaded, then detached: the caller may read it after the context
         session.expunge(run)
