@@ -1,29 +1,57 @@
 import runpy
+import shutil
+import subprocess
 from pathlib import Path
 
 from setuptools import find_namespace_packages, setup
 from setuptools.command.build_py import build_py
+from setuptools.command.sdist import sdist
 
 ROOT = Path(__file__).resolve().parent
 
 
+def bundle_assets() -> None:
+    """Bundle the browser libraries (npm, in node_modules) into cryptocrunch/static/gen, with
+    webassets and the bundle list the app itself uses. A clean clone runs `npm ci` first when npm
+    is there; an sdist, which carries the bundles and no package.json, needs neither."""
+    from webassets import Bundle, Environment
+
+    static = ROOT / "cryptocrunch" / "static"
+    node_modules = ROOT / "node_modules"
+    bundles = runpy.run_path(str(ROOT / "cryptocrunch" / "bundles.py"))["BUNDLES"]
+    if not node_modules.is_dir():
+        if not (ROOT / "package-lock.json").exists():
+            if all((static / output).exists() for _, output in bundles.values()):
+                return  # an sdist: the bundles came built
+            raise SystemExit(
+                "neither node_modules nor the built bundles are here: build from a clone or an sdist"
+            )
+        npm = shutil.which("npm")
+        if npm is None:
+            raise SystemExit(
+                "building cryptocrunch from a clone needs npm (Node.js) for the browser libraries"
+            )
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=ROOT, check=True)
+    env = Environment(str(static), "/static", load_path=[str(static), str(node_modules)])
+    for name, (files, output) in bundles.items():
+        env.register(name, Bundle(*files, output=output))
+        env[name].build(force=True)
+
+
 class build_py_with_assets(build_py):
-    """Bundle the browser libraries (npm, in node_modules) into cryptocrunch/static/gen first,
-    with webassets and the bundle list the app itself uses, so a wheel carries them."""
+    """A wheel carries the bundled browser libraries."""
 
     def run(self) -> None:
         if not self.editable_mode:
-            from webassets import Bundle, Environment
+            bundle_assets()
+        super().run()
 
-            static = ROOT / "cryptocrunch" / "static"
-            node_modules = ROOT / "node_modules"
-            if not node_modules.is_dir():
-                raise SystemExit("node_modules is missing: run `npm ci` before building cryptocrunch")
-            env = Environment(str(static), "/static", load_path=[str(static), str(node_modules)])
-            bundles = runpy.run_path(str(ROOT / "cryptocrunch" / "bundles.py"))["BUNDLES"]
-            for name, (files, output) in bundles.items():
-                env.register(name, Bundle(*files, output=output))
-                env[name].build(force=True)
+
+class sdist_with_assets(sdist):
+    """An sdist carries them too, so installing it needs no npm."""
+
+    def run(self) -> None:
+        bundle_assets()
         super().run()
 
 
@@ -37,7 +65,7 @@ setup(
     include_package_data=True,
     zip_safe=False,
     python_requires=">=3.11",
-    cmdclass={"build_py": build_py_with_assets},
+    cmdclass={"build_py": build_py_with_assets, "sdist": sdist_with_assets},
     install_requires=[
         "flask>=3.1",
         "flask-sqlalchemy>=3.1",
