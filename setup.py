@@ -87,6 +87,7 @@ setup(
         "apscheduler>=3.11,<4",
         "gunicorn>=22",
         "prometheus-client>=0.20",  # /metrics (multiprocess mode under gunicorn)
+        "python-json-logger>=3.1",  # LOG_FORMAT=json
         # accounts: sessions, forms with CSRF, password hashing, log-in limits, security headers
         "flask-login>=0.6.3",
         "flask-wtf>=1.2",

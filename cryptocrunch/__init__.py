@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from .config import DEFAULTS, validate
+from .config import DEFAULTS, add_check, validate
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -43,7 +43,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         hops = int(app.config["PROXY_COUNT"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
 
-    from . import alerts, assets, auth, backups, cli, db, retention, views, worker
+    from . import alerts, assets, auth, backups, cli, db, logs, retention, views, worker
     from .collector import bp as collector_bp
     from .exports import command as exports
     from .views import alerts as alert_pages
@@ -63,5 +63,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     worker.init_app(app)
     backups.init_app(app)
     retention.init_app(app)
+    add_check(app, logs.check_settings)
     api.init_app(app)
     return app

@@ -56,6 +56,8 @@ DEFAULTS: dict[str, Any] = {
     "RETENTION_BATCH": 5000,
     # /metrics: null, open to anyone who can reach it; a string: only for "Authorization: Bearer <it>".
     "METRICS_TOKEN": None,
+    # Log lines of flask collect and flask worker: text, or json (one object a line).
+    "LOG_FORMAT": "text",
     # /healthz answers 503 when the newest successful collect is older than this many seconds.
     "HEALTH_MAX_AGE": 300,
     # Market-cap snapshots (CoinGecko /coins/markets by cap): how many coins, and whether every

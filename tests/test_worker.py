@@ -213,3 +213,26 @@ def test_two_machines_sharing_a_postgresql_database_cannot_both_schedule(fake, t
             [*FLASK, "worker", "--once", "caps"], env=env["b"], capture_output=True, text=True, timeout=60
         )
         assert again.returncode == 0, again.stderr  # the lock went with the first worker
+
+
+def test_json_logs_are_one_object_a_line(collector):  # noqa: F811
+    env = {**collector.env, "CRYPTOCRUNCH_LOG_FORMAT": '"json"'}
+    done = subprocess.run(
+        [*FLASK, "worker", "--once", "caps"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stderr.splitlines()]  # every line is one JSON object
+    [finished] = [r for r in records if r["message"].startswith("job caps ok")]
+    assert (
+        finished["level"] == "INFO"
+        and finished["logger"] == "cryptocrunch.worker.jobs"
+        and "time" in finished
+    )
+    bad = subprocess.run(
+        [*FLASK, "worker", "--once", "caps"],
+        env={**collector.env, "CRYPTOCRUNCH_LOG_FORMAT": '"xml"'},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode != 0 and "LOG_FORMAT must be text or json, got 'xml'" in bad.stderr

@@ -130,9 +130,9 @@ def collect_command(
     from .schedule import run_every, stop_on_signals
 
     app = app_ctx.app
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
-    )
+    from ..logs import configure
+
+    configure(app.config, logging.INFO if verbose else logging.WARNING)
     try:
         apply_config_file(app, config_file)
         sources = build_sources(app.config, Path(app.instance_path) / "markets", exchanges)

@@ -130,7 +130,9 @@ def worker_command(config_file: str | None, once: tuple[str, ...]) -> None:
     from .jobs import Sources, run_job
 
     app = app_ctx.app
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from ..logs import configure
+
+    configure(app.config)
     try:
         apply_config_file(app, config_file)
         planned = schedules(app.config)
