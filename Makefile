@@ -9,7 +9,7 @@ PORT ?= 5000
 PYTEST_ARGS ?=
 export FLASK_APP := cryptocrunch
 
-.PHONY: run dev test typecheck install assets bench bench-alerts bench-api bench-ui bench-import bench-startup lint clean
+.PHONY: run dev test typecheck install assets bench bench-alerts bench-ops bench-api bench-ui bench-import bench-startup lint clean
 
 $(VENV)/.installed: setup.py pyproject.toml
 	python3 -m venv $(VENV)
@@ -81,6 +81,9 @@ bench: $(VENV)/.bench-installed
 
 bench-alerts: $(VENV)/.test-installed
 	$(PY) bench/alerts.py
+
+bench-ops: $(VENV)/.test-installed
+	$(PY) bench/ops.py
 
 bench-startup: $(VENV)/.installed
 	$(PY) bench/startup.py
