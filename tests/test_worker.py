@@ -16,6 +16,7 @@ from test_collect_process import FLASK, collector, wait_for_line  # noqa: F401 (
 
 from cryptocrunch import create_app
 from cryptocrunch.config import ConfigError
+from cryptocrunch.db import db
 from cryptocrunch.worker.jobs import schedules
 
 ONLY_COLLECT = {
@@ -236,3 +237,33 @@ def test_json_logs_are_one_object_a_line(collector):  # noqa: F811
         timeout=60,
     )
     assert bad.returncode != 0 and "LOG_FORMAT must be text or json, got 'xml'" in bad.stderr
+
+
+def test_the_candles_job_backfills_incrementally_and_a_failing_job_tells_the_admins(make_app, fake):
+    from test_backfill import walk
+    from test_outbox import admin_with_channels
+
+    from cryptocrunch.clock import HOUR, now_ms
+    from cryptocrunch.models import AlertEvent
+    from cryptocrunch.worker.jobs import Sources, run_job
+
+    app = make_app(CANDLES_SINCE="3d", NOTIFY_FAILURES_IN_ROW=2)
+    start = (now_ms() // HOUR - 60) * HOUR
+    candles = walk(50, start, step=HOUR)
+    fake.set_candles("binance", "BTC/USDT", "1h", candles)
+    sources = Sources(app)
+    first = run_job(app, "candles-1h", sources)
+    assert first.status == "ok" and first.stored >= len(candles)
+    again = run_job(app, "candles-1h", sources)
+    assert again.status == "ok" and again.stored == 0  # from the newest stored candle on: nothing new
+
+    admin_with_channels(app, "json://127.0.0.1:1/ops")
+    fake.fail("coingecko", "500", times=1000)
+    for _ in range(2):
+        assert run_job(app, "caps", sources).status == "error"
+    with app.app_context():
+        events = db.session.scalars(db.select(AlertEvent).where(AlertEvent.kind == "system")).all()
+        assert [e.title for e in events] == ["cryptocrunch: job:caps failing"]
+        assert "job:caps failed 2 runs in a row" in events[0].message
+    listed = app.test_client().get("/api/v1/runs").json
+    assert "job:caps" in json.dumps(listed) and "job:candles-1h" in json.dumps(listed)
