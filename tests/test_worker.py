@@ -267,3 +267,14 @@ def test_the_candles_job_backfills_incrementally_and_a_failing_job_tells_the_adm
         assert "job:caps failed 2 runs in a row" in events[0].message
     listed = app.test_client().get("/api/v1/runs").json
     assert "job:caps" in json.dumps(listed) and "job:candles-1h" in json.dumps(listed)
+
+
+def test_the_listings_job_loads_every_exchange_s_listing(make_app):
+    from cryptocrunch.models import Listing
+    from cryptocrunch.worker.jobs import Sources, run_job
+
+    app = make_app()
+    run = run_job(app, "listings", Sources(app))
+    assert run.status == "ok" and run.stored > 0, run.error
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(Listing)) == run.stored
