@@ -39,14 +39,15 @@ run: assets
 	$(FLASK) init-db
 	@echo "Backfilling two days of hourly candles so the charts are not empty (offline: each exchange says so)"
 	-$(FLASK) backfill --timeframe 1h --since 2d
-	rm -rf $(PROMETHEUS_MULTIPROC_DIR) && mkdir -p $(PROMETHEUS_MULTIPROC_DIR)
+	rm -rf $(METRICS_DIR) && mkdir -p $(METRICS_DIR)
+	export PROMETHEUS_MULTIPROC_DIR=$(METRICS_DIR); \
 	CRYPTOCRUNCH_COLLECT_INTERVAL=$(INTERVAL) $(FLASK) worker & worker=$$!; \
 	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT; \
 	$(GUNICORN)
 
 # /metrics adds up the counts of every gunicorn worker and of flask worker (prometheus_client's
-# multiprocess mode): their files go here, emptied at each start.
-export PROMETHEUS_MULTIPROC_DIR ?= $(CURDIR)/instance/prometheus
+# multiprocess mode, PROMETHEUS_MULTIPROC_DIR): their files go here, emptied at each start.
+METRICS_DIR ?= $(CURDIR)/instance/prometheus
 
 # The production server (gthread workers: WEB_CONCURRENCY, else 2 per core; THREADS each).
 THREADS ?= 4

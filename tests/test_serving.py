@@ -43,7 +43,8 @@ def wait_for(url: str, timeout: float = 60.0, ok=lambda r: True) -> requests.Res
 
 def test_make_run_serves_with_gunicorn_beside_the_worker_and_ctrl_c_stops_both(collector):  # noqa: F811
     port = free_port()
-    env = {**collector.env, "WEB_CONCURRENCY": "2"}
+    env = {k: v for k, v in collector.env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env["WEB_CONCURRENCY"] = "2"
     # the package and the browser bundles are installed already: make must not redo them here
     make = subprocess.Popen(
         [
@@ -52,6 +53,7 @@ def test_make_run_serves_with_gunicorn_beside_the_worker_and_ctrl_c_stops_both(c
             "run",
             f"VENV={VENV}",
             f"PORT={port}",
+            f"METRICS_DIR={collector.app.instance_path}/prometheus",
             "INTERVAL=1",
             "-o",
             f"{VENV}/.installed",
@@ -70,6 +72,8 @@ def test_make_run_serves_with_gunicorn_beside_the_worker_and_ctrl_c_stops_both(c
         assert home.status_code == 200 and home.headers["Server"].startswith("gunicorn")
         health = wait_for(f"http://127.0.0.1:{port}/healthz", ok=lambda r: r.status_code == 200).json()
         assert health["worker"] == "alive" and health["database"] == "ok"
+        metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        assert 'cryptocrunch_job_runs_total{job="collect",status="ok"}' in metrics  # the worker's, added up
         processes = subprocess.run(
             ["pgrep", "-g", str(make.pid), "-a"], capture_output=True, text=True
         ).stdout
