@@ -12,10 +12,11 @@ _events = Namespace()
 #: system events are recorded and delivered).
 collect_finished = _events.signal("collect-finished")
 
-#: Sent by ``flask collect --every`` (sender: the app) when a stop signal ended its loop, after the
-#: last cycle; receivers finish their background work within a bound and return lines to print
-#: (the delivery thread stops and the outbox is flushed).
-collect_stopping = _events.signal("collect-stopping")
+#: Sent by the long-running commands, ``flask collect --every`` and ``flask worker`` (sender: the
+#: app), when a stop signal ended them, after their last cycle or job; receivers finish their
+#: background work within a bound and return lines to print (the delivery thread stops and the
+#: outbox is flushed).
+stopping = _events.signal("stopping")
 
 #: Sent by ``flask worker`` (sender: the app) after each job run is recorded, with ``session`` and
 #: ``job`` (its name): system events are recorded and delivered.

@@ -125,3 +125,32 @@ def test_kill_9_while_a_channel_holds_the_message_is_the_one_duplicate_window(co
     assert len(receiver.bodies) == 2  # recorded as sent: never again
     with app.app_context():
         assert db.session.get(AlertEvent, event_id) is not None
+
+
+def test_sigterm_lets_the_worker_deliver_what_its_last_job_queued(collector, fake, receiver):  # noqa: F811
+    from test_worker import ONLY_COLLECT, job_runs, spawn_worker, wait_until
+
+    app = collector.app
+    auth, channel = account(app, "a@example.org", receiver.host)
+    fake.set_ticker("binance", "BTC/USDT", 100)
+    assert app.test_cli_runner().invoke(args=["collect", "--exchange", "binance"]).exit_code == 0
+    rule(
+        app,
+        auth,
+        pair="BTC/USDT",
+        exchange="binance",
+        kind="price",
+        op="above",
+        value=105,
+        channels=[channel],
+    )
+    fake.set_ticker("binance", "BTC/USDT", 106)
+    receiver.delay = 1.0
+    worker = spawn_worker(collector, jobs={**ONLY_COLLECT, "collect": {"every": 3600}})
+    wait_until(lambda: job_runs(app, "collect"))  # the first collect ran and queued the alert
+    worker.send_signal(signal.SIGTERM)
+    out, err = worker.communicate(timeout=60)
+    assert worker.returncode == 0, err
+    assert "notify       sent 1" in out  # delivered on the way out, not left to a thread killed at exit
+    assert [b["title"] for b in receiver.bodies] == ["cryptocrunch alert: BTC/USDT price above"]
+    assert deliveries(app) == [("sent", 1)]

@@ -63,15 +63,25 @@ def _deliver_forever(app: Flask, stop: threading.Event) -> None:
 
 
 def _after_collect(app: Flask, session: Session, every: float | None = None) -> list[str]:
-    """After a collect cycle: record the system events it started; a one-shot collect then delivers
-    what is due (bounded by NOTIFY_TIMEOUT), a repeating one leaves that to a delivery thread."""
+    """After a collect cycle: its system events; a one-shot collect then delivers what is due."""
+    return _system_events(app, session, background=every is not None)
+
+
+def _after_job(app: Flask, session: Session, job: str) -> None:
+    """After a worker's job run: its system events, sent by the delivery thread."""
+    _system_events(app, session, background=True)
+
+
+def _system_events(app: Flask, session: Session, background: bool) -> list[str]:
+    """Record the system events the last cycle or job started; then deliver what is due (bounded
+    by NOTIFY_TIMEOUT), or, in a long-running process, leave that to a delivery thread."""
     from . import system
 
     recorded = system.record(session, int(app.config["NOTIFY_FAILURES_IN_ROW"]))
     lines = (
         [f"{'notify':<12} {recorded} system event{'s' if recorded != 1 else ''} recorded"] if recorded else []
     )
-    if every is None:
+    if not background:
         summary = flush(app, session)
         if recorded or "sent 0  retrying 0  failed 0" not in summary:
             lines.append(summary)
@@ -84,8 +94,8 @@ def _after_collect(app: Flask, session: Session, every: float | None = None) -> 
 
 
 def _on_stop(app: Flask) -> list[str]:
-    """``flask collect --every`` is stopping: let the delivery thread finish the sends it has
-    started (bounded by NOTIFY_TIMEOUT), then deliver what the last cycle queued, as bounded."""
+    """A long-running command is stopping: let the delivery thread finish the sends it has started
+    (bounded by NOTIFY_TIMEOUT), then deliver what the last cycle or job queued, as bounded."""
     running = app.extensions.pop("cryptocrunch.delivery", None)
     if running is not None:
         thread, stop = running
@@ -96,12 +106,6 @@ def _on_stop(app: Flask) -> list[str]:
             return [flush(app, db.session())]
         finally:
             db.session.remove()
-
-
-def _after_job(app: Flask, session: Session, job: str) -> None:
-    """After a worker's job run: record the system events it started; the delivery thread (the
-    worker is long-running) sends them."""
-    _after_collect(app, session, every=float("inf"))
 
 
 @click.command("notify")
@@ -128,6 +132,6 @@ def init_app(app: Flask) -> None:
     runs.track_rule_changes()
     events.ticks_stored.connect(_after_ticks)
     events.collect_finished.connect(_after_collect, sender=app)
-    events.collect_stopping.connect(_on_stop, sender=app)
+    events.stopping.connect(_on_stop, sender=app)
     events.job_finished.connect(_after_job, sender=app)
     app.cli.add_command(notify_command)

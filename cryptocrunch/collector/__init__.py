@@ -151,7 +151,7 @@ def collect_command(
         with collect_lock(app.instance_path), stop_on_signals() as stop:
             if every:
                 cycles = run_every(every, cycle, stop)
-                for _receiver, lines in events.collect_stopping.send(app):
+                for _receiver, lines in events.stopping.send(app):
                     for line in lines:
                         click.echo(line)
                 click.echo(f"stopped after {cycles} cycle{'s' if cycles != 1 else ''}")

@@ -21,6 +21,7 @@ from flask import Flask
 from flask.cli import with_appcontext
 from flask.globals import app_ctx
 
+from .. import events
 from ..clock import utc_text
 from ..config import ConfigError, add_check, apply_config_file, config_file_option
 from ..db import db
@@ -185,6 +186,9 @@ def worker_command(config_file: str | None, once: tuple[str, ...]) -> None:
                 logging.shutdown()
                 os._exit(1)  # the job's thread would hold the process open
             _beat(app, 0)
+            for _receiver, lines in events.stopping.send(app):
+                for line in lines:
+                    click.echo(line)
             click.echo("worker stopped")
     except WorkerBusy as busy:
         raise click.ClickException(f"{busy}; stop it first") from None

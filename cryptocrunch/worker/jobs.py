@@ -153,8 +153,9 @@ def _collect(app: Flask, sources: Sources) -> Outcome:
 def _cycle(app: Flask, sources: Sources) -> Outcome:
     from ..collector import run_cycle
 
+    every = float(app.config["COLLECT_INTERVAL"])  # long-running: delivery in the background
     stored, lines = run_cycle(
-        app, sources.all, sources.caps, books=bool(app.config["COLLECT_BOOKS"]), every=1.0
+        app, sources.all, sources.caps, books=bool(app.config["COLLECT_BOOKS"]), every=every
     )
     return Outcome(stored, lines)
 
