@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import click
@@ -28,6 +28,9 @@ from sqlalchemy.engine import URL, make_url
 from .config import ConfigError, add_check
 from .db import db, init_db
 from .models import Market, Tick, User
+
+if TYPE_CHECKING:
+    from .exports.specs import S3Location
 
 PREFIX = "cryptocrunch-"
 SUFFIXES = (".sqlite.gz", ".pgdump")
@@ -98,30 +101,28 @@ def _pg_dump(url: URL, into: Path) -> None:
         raise BackupError(f"pg_dump failed: {done.stderr.strip()}")
 
 
-def _listed(target: Path | Any, config: Mapping[str, Any]) -> list[str]:
-    """The names of the backups at ``target`` (a folder or an S3 location), oldest first."""
+def _remove_old(target: Path | S3Location, keep: int, config: Mapping[str, Any]) -> list[str]:
+    """Remove the backups at ``target`` (a folder or an S3 location) beyond the newest ``keep``;
+    their names."""
+
+    def ours(names: list[str]) -> list[str]:
+        return sorted(n for n in names if n.startswith(PREFIX) and n.endswith(SUFFIXES))  # oldest first
+
     if isinstance(target, Path):
-        names = [p.name for p in target.iterdir()] if target.exists() else []
-    else:
-        from .exports.files import s3_client
-
-        client = s3_client(config)
-        prefix = target.key(PREFIX)
-        pages = client.get_paginator("list_objects_v2").paginate(Bucket=target.bucket, Prefix=prefix)
-        names = [item["Key"].rsplit("/", 1)[-1] for page in pages for item in page.get("Contents", [])]
-    return sorted(n for n in names if n.startswith(PREFIX) and n.endswith(SUFFIXES))
-
-
-def _remove(target: Path | Any, names: list[str], config: Mapping[str, Any]) -> None:
-    if isinstance(target, Path):
-        for name in names:
+        old = ours([p.name for p in target.iterdir()])[:-keep]
+        for name in old:
             (target / name).unlink(missing_ok=True)
-        return
+        return old
     from .exports.files import s3_client
 
     client = s3_client(config)
-    for name in names:
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=target.bucket, Prefix=target.key(PREFIX))
+    old = ours([item["Key"].rsplit("/", 1)[-1] for page in pages for item in page.get("Contents", [])])[
+        :-keep
+    ]
+    for name in old:
         client.delete_object(Bucket=target.bucket, Key=target.key(name))
+    return old
 
 
 def backup(app: Flask, to: str | None, keep: int) -> Backup:
@@ -148,9 +149,9 @@ def backup(app: Flask, to: str | None, keep: int) -> Backup:
         size = made.stat().st_size
         if isinstance(target, Path):
             target.mkdir(parents=True, exist_ok=True)
-            final = target / name
-            shutil.move(made, final.with_suffix(final.suffix + ".part"))
-            final.with_suffix(final.suffix + ".part").rename(final)  # whole or not at all
+            final, part = target / name, target / f"{name}.part"
+            shutil.move(made, part)
+            part.rename(final)  # whole or not at all
             shown = str(final)
         else:
             try:
@@ -158,10 +159,7 @@ def backup(app: Flask, to: str | None, keep: int) -> Backup:
             except ExportError as error:
                 raise BackupError(str(error)) from None
     seconds = time.monotonic() - started
-    old = _listed(target, app.config)
-    removed = old[: max(len(old) - keep, 0)]
-    _remove(target, removed, app.config)
-    return Backup(shown, size, seconds, removed)
+    return Backup(shown, size, seconds, _remove_old(target, keep, app.config))
 
 
 def _empty() -> bool:

@@ -366,7 +366,7 @@ def _crosses(candles_: Series, step: int, fast: int, slow: int, since: int) -> S
 
 @dataclass(frozen=True, slots=True)
 class Watched:
-    """One series rules watch (``SERIES_KEYS``), and the oldest observation they have all seen."""
+    """One series rules watch (``SERIES_KEYS``)."""
 
     kind: str
     exchange: str | None
@@ -375,7 +375,6 @@ class Watched:
     timeframe: str | None
     fast: int | None
     slow: int | None
-    since: int
 
     @property
     def key(self) -> str:
@@ -395,9 +394,14 @@ class Watched:
 
 
 def _observe(
-    session: Session, watched: list[Watched], ids: dict[tuple[str, str], int], written: dict[int, int]
+    session: Session,
+    watched: list[Watched],
+    since: list[int],
+    ids: dict[tuple[str, str], int],
+    written: dict[int, int],
 ) -> list[Series]:
-    """Every watched series' new observations (ts, value), oldest first."""
+    """Every watched series' new observations (ts, value) after its ``since`` (the oldest one all
+    its rules have seen), oldest first."""
     reads = _Reads(session, written)
     found: list[Series] = [NOTHING] * len(watched)
     by_pair: dict[str, list[int]] = {}
@@ -410,29 +414,29 @@ def _observe(
 
     for kind in ("price", "spread"):
         wanted = [(i, w) for i, w in enumerate(watched) if w.kind == kind]
-        medians = [w for _, w in wanted if not w.exchange]
+        medians = [(i, w) for i, w in wanted if not w.exchange]
         # a median needs each market's value as of its first new time: every market of a median
         # is read from the oldest median's since on, with its newest price at that time (a book
         # top within the hour before)
-        oldest = min((w.since for w in medians), default=0)
-        since: dict[int, int] = {}
-        for w in medians:
+        oldest = min((since[i] for i, _ in medians), default=0)
+        low: dict[int, int] = {}
+        for _, w in medians:
             for m in markets_of(w):
-                since[m] = oldest + 1 if kind == "price" else oldest - HOUR
-        for _, w in wanted:
+                low[m] = oldest + 1 if kind == "price" else oldest - HOUR
+        for i, w in wanted:
             if w.exchange:
                 m = ids[w.exchange, w.pair]
-                since[m] = min(since.get(m, w.since + 1), w.since + 1)
-        if not since:
+                low[m] = min(low.get(m, since[i] + 1), since[i] + 1)
+        if not low:
             continue
-        before = sorted({m for w in medians for m in markets_of(w)}) if kind == "price" else []
-        points = reads.points(kind, since, before, oldest)
+        before = sorted({m for _, w in medians for m in markets_of(w)}) if kind == "price" else []
+        points = reads.points(kind, low, before, oldest)
         for i, w in wanted:
             if w.exchange:
                 t, v = points.get(ids[w.exchange, w.pair], NOTHING)
-                found[i] = (t[t > w.since], v[t > w.since])
+                found[i] = (t[t > since[i]], v[t > since[i]])
             else:
-                found[i] = _median_at_each_time([points.get(m, NOTHING) for m in markets_of(w)], w.since)
+                found[i] = _median_at_each_time([points.get(m, NOTHING) for m in markets_of(w)], since[i])
 
     windows = sorted({w.window_ms for w in watched if w.kind in WINDOWED and w.window_ms})
     for window_ms in windows:
@@ -443,14 +447,14 @@ def _observe(
             newest = max((written[m] for m in markets_ if m in written), default=None)
             values = [stats[m][FIGURES[w.kind]] for m in markets_ if m in stats]
             values = [v for v in values if not np.isnan(v)]
-            if newest is not None and newest > w.since and values:
+            if newest is not None and newest > since[i] and values:
                 found[i] = (np.array([newest]), np.array([float(np.median(values))]))
 
     signal = [(i, w) for i, w in enumerate(watched) if w.kind == "signal" and w.exchange and w.timeframe]
     for timeframe in sorted({str(w.timeframe) for _, w in signal}):
         step = TIMEFRAMES[timeframe]
         # only when a candle closed since the rule last looked
-        due = [(i, w) for i, w in signal if w.timeframe == timeframe and reads.end // step * step > w.since]
+        due = [(i, w) for i, w in signal if w.timeframe == timeframe and reads.end // step * step > since[i]]
         if not due:
             continue
         slowest = max(int(w.slow or 0) for _, w in due)
@@ -458,7 +462,7 @@ def _observe(
         for i, w in due:
             market = ids[str(w.exchange), w.pair]
             if market in written and market in closes:
-                found[i] = _crosses(closes[market], step, int(w.fast or 0), int(w.slow or 0), w.since)
+                found[i] = _crosses(closes[market], step, int(w.fast or 0), int(w.slow or 0), since[i])
     return found
 
 
@@ -475,7 +479,7 @@ class _Compiled:
     market_codes: dict[tuple[str, str], int]
     arrays: conditions.Rules
     code: npt.NDArray[np.int64]  # index into ``watched``
-    watched: list[Watched]  # since 0: set per evaluation
+    watched: list[Watched]
     keys: list[str]  # each watched series' key
 
 
@@ -495,7 +499,6 @@ def _compile(rules: pd.DataFrame) -> _Compiled:
             timeframe=r["timeframe"],
             fast=None if r["fast"] is None else int(r["fast"]),
             slow=None if r["slow"] is None else int(r["slow"]),
-            since=0,
         )
         for r in keyed.drop_duplicates(SERIES_KEYS).to_dict("records")
     ]
@@ -569,16 +572,14 @@ def evaluate(session: Session, spans: Mapping[int, tuple[int, int]], max_per_hou
     before_state, before_fired = arrays.state.copy(), arrays.last_fired.copy()
     since = np.full(len(series), np.iinfo(np.int64).max)
     np.minimum.at(since, code, seen)
-    watched = [
-        dataclasses.replace(every.watched[s], since=int(t)) for s, t in zip(series, since, strict=True)
-    ]
+    watched = [every.watched[s] for s in series]
     ids = {
         (e, p): int(m)
         for m, e, p in markets.stored_markets(session, pairs={w.pair for w in watched}).itertuples(
             index=False
         )
     }
-    observed = _observe(session, watched, ids, written)
+    observed = _observe(session, watched, since.tolist(), ids, written)
     width = max(len(t) for t, _ in observed)
     if width == 0:
         return 0

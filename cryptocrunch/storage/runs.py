@@ -146,8 +146,8 @@ def bump_version(session: Session, key: str = DATA_VERSION) -> None:
 
 
 def data_version(session: Session, key: str = DATA_VERSION) -> int:
-    """A number that changes whenever stored ticks, book tops or runs change (or another counter
-    of ``State``; 0 before its first change)."""
+    """A number that changes whenever stored ticks, book tops or runs change (or another value of
+    ``State``, like the rules' version or the worker's heartbeat; 0 before it is first set)."""
     return session.scalar(select(State.value).where(State.key == key)) or 0
 
 
