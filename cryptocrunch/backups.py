@@ -117,9 +117,8 @@ def _remove_old(target: Path | S3Location, keep: int, config: Mapping[str, Any])
 
     client = s3_client(config)
     pages = client.get_paginator("list_objects_v2").paginate(Bucket=target.bucket, Prefix=target.key(PREFIX))
-    old = ours([item["Key"].rsplit("/", 1)[-1] for page in pages for item in page.get("Contents", [])])[
-        :-keep
-    ]
+    names = [item["Key"].rsplit("/", 1)[-1] for page in pages for item in page.get("Contents", [])]
+    old = ours(names)[:-keep]
     for name in old:
         client.delete_object(Bucket=target.bucket, Key=target.key(name))
     return old
