@@ -45,12 +45,16 @@ def collector(fake, tmp_path) -> Collector:
     with app.app_context():
         init_db()
         db.engine.dispose()
+    return Collector(app, process_env(config))
+
+
+def process_env(config: dict) -> dict[str, str]:
+    """The environment of a `flask` process with these settings (CRYPTOCRUNCH_*, JSON values)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTOCRUNCH_")}
     env["FLASK_APP"] = "cryptocrunch"
-    env["CRYPTOCRUNCH_INSTANCE_PATH"] = config.pop("INSTANCE_PATH")
     for key, value in config.items():
         env[f"CRYPTOCRUNCH_{key}"] = value if isinstance(value, str) else json.dumps(value)
-    return Collector(app, env)
+    return env
 
 
 def wait_for_line(process, text, timeout=30.0):

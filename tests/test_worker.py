@@ -182,19 +182,13 @@ def test_the_collect_job_never_runs_beside_a_flask_collect(collector):  # noqa: 
 
 def test_two_machines_sharing_a_postgresql_database_cannot_both_schedule(fake, tmp_path, postgres_url):
     """Two instances (their own folders, so no shared file lock) on one database: the advisory lock."""
-    import os
-
     from conftest import running_app
+    from test_collect_process import process_env
 
-    env = {}
-    for side in ("a", "b"):
-        config = fake_config(fake, tmp_path / side, postgres_url)
-        env[side] = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTOCRUNCH_")}
-        env[side] |= {"FLASK_APP": "cryptocrunch", "CRYPTOCRUNCH_INSTANCE_PATH": config.pop("INSTANCE_PATH")}
-        env[side] |= {
-            f"CRYPTOCRUNCH_{k}": v if isinstance(v, str) else json.dumps(v) for k, v in config.items()
-        }
-        env[side]["CRYPTOCRUNCH_JOBS"] = json.dumps({**ONLY_COLLECT, "collect": {"every": 3600}})
+    jobs = {**ONLY_COLLECT, "collect": {"every": 3600}}
+    env = {
+        side: process_env({**fake_config(fake, tmp_path / side, postgres_url), "JOBS": jobs}) for side in "ab"
+    }
     with running_app(fake_config(fake, tmp_path / "setup", postgres_url)):
         first = subprocess.Popen(
             [*FLASK, "worker"], env=env["a"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
