@@ -245,18 +245,32 @@ def backup_command(to: str | None, keep: int | None) -> None:
     click.echo(made.describe())
 
 
+def _fetched(file: str, into: Path, config: Mapping[str, Any]) -> Path:
+    """The local path of the backup ``file``: itself, or an s3:// object downloaded into ``into``."""
+    if not file.startswith("s3://"):
+        return Path(file)
+    from .exports.files import ExportError, download_file
+
+    try:
+        return download_file(file, into, config)
+    except (ExportError, ValueError) as error:
+        raise BackupError(str(error)) from None
+
+
 @click.command("restore")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file")
 @click.option("--force", is_flag=True, help="Replace a database that holds data.")
 @click.option("--yes", is_flag=True, help="Do not ask first.")
 @with_appcontext
-def restore_command(file: Path, force: bool, yes: bool) -> None:
-    """Restore a backup FILE into this instance's database, then run init-db."""
+def restore_command(file: str, force: bool, yes: bool) -> None:
+    """Restore a backup FILE (a path, or s3://bucket/key: downloaded first) into this instance's
+    database, then run init-db."""
     if not yes:
         into = make_url(current_app.config["SQLALCHEMY_DATABASE_URI"]).render_as_string()  # password hidden
-        click.confirm(f"Restore {file.name} into {into}?", abort=True)
+        click.confirm(f"Restore {file.rsplit('/', 1)[-1]} into {into}?", abort=True)
     try:
-        click.echo(restore(current_app, file, force))
+        with tempfile.TemporaryDirectory(prefix="cryptocrunch-restore-") as folder:
+            click.echo(restore(current_app, _fetched(file, Path(folder), current_app.config), force))
     except BackupError as error:
         raise click.ClickException(str(error)) from None
 

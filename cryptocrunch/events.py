@@ -7,9 +7,10 @@ from blinker import Namespace
 
 _events = Namespace()
 
-#: Sent by ``flask collect`` after each cycle, with ``session`` and ``every`` (its --every, None for
-#: one cycle); each receiver returns the lines to print (exports run here when EXPORTS lists any;
-#: system events are recorded and delivered).
+#: Sent after each collect cycle (``flask collect``, the worker's collect job), with ``session``,
+#: ``every`` (the interval, None for one cycle) and ``exports`` (false in the worker, whose
+#: ``exports`` job runs them); each receiver returns the lines to print (EXPORTS run here when
+#: ``exports``; system events are recorded and delivered).
 collect_finished = _events.signal("collect-finished")
 
 #: Sent by the long-running commands, ``flask collect --every`` and ``flask worker`` (sender: the

@@ -143,6 +143,19 @@ def test_keep_removes_the_oldest_in_a_folder_and_on_s3(make_app, tmp_path, s3): 
     copy = tmp_path / "copy.sqlite"
     copy.write_bytes(gzip.decompress(body))
     assert sqlite3.connect(copy).execute("SELECT count(*) FROM tick").fetchone() == (5 * 20,)
+
+    # restored straight from the bucket (downloaded first) into an empty database
+    empty = make_app(EXPORT_S3_ENDPOINT_URL=s3.endpoint)
+    runner = empty.test_cli_runner()
+    restored = runner.invoke(args=["restore", f"s3://{s3.bucket}/{keys[-1]}", "--yes"])
+    assert restored.exit_code == 0 and "restored cryptocrunch-" in restored.output, restored.output
+    assert counts(empty) == counts(app)
+    for url, message in [
+        (f"s3://{s3.bucket}/nightly/cryptocrunch-19990101T000000000000Z.sqlite.gz", "no such object"),
+        (f"s3://{s3.bucket}", "names no object"),
+    ]:
+        answer = runner.invoke(args=["restore", url, "--yes", "--force"])
+        assert answer.exit_code == 1 and message in answer.output, answer.output
     wrong = app.test_cli_runner().invoke(args=["backup", "--to", "ftp://somewhere"])
     assert wrong.exit_code == 1 and "only local folders and s3://bucket/prefix" in wrong.output
 

@@ -37,33 +37,39 @@ def next_times(config, now):
 
 def test_the_default_schedules_and_overrides_with_a_fixed_clock():
     now = datetime(2026, 1, 1, 0, 10, 0, tzinfo=UTC)
-    defaults = next_times({"JOBS": {}, "COLLECT_INTERVAL": 60}, now)
+    defaults = next_times({"JOBS": {}, "COLLECT_INTERVAL": 60, "EXPORTS": []}, now)
     assert defaults == {
         "collect": now,  # an interval job runs at once, then every COLLECT_INTERVAL
         "caps": datetime(2026, 1, 1, 1, 0, tzinfo=UTC),  # hourly
         "listings": datetime(2026, 1, 1, 0, 15, tzinfo=UTC),  # daily at 00:15
         "candles-1h": datetime(2026, 1, 1, 0, 30, tzinfo=UTC),  # hourly at :30
         "candles-1d": datetime(2026, 1, 1, 1, 0, tzinfo=UTC),  # daily at 01:00 UTC
+        "exports": None,  # off while EXPORTS is empty
         "backup": datetime(2026, 1, 1, 2, 30, tzinfo=UTC),  # daily at 02:30
         "retention": datetime(2026, 1, 1, 3, 30, tzinfo=UTC),  # daily at 03:30
     }
     later = datetime(2026, 1, 1, 1, 0, 0, 1, tzinfo=UTC)
-    assert next_times({"JOBS": {}, "COLLECT_INTERVAL": 60}, later)["candles-1d"] == datetime(
+    exporting = {"JOBS": {}, "COLLECT_INTERVAL": 60, "EXPORTS": [{"what": "ticks"}]}
+    assert next_times(exporting, now)["exports"] == datetime(2026, 1, 1, 1, 5, tzinfo=UTC)  # hourly at :05
+    assert next_times({"JOBS": {}, "COLLECT_INTERVAL": 60, "EXPORTS": []}, later)["candles-1d"] == datetime(
         2026, 1, 2, 1, 0, tzinfo=UTC
     )
     changed = next_times(
         {
             "JOBS": {"caps": {"every": "15m"}, "listings": False, "collect": {"cron": "*/5 * * * *"}},
             "COLLECT_INTERVAL": 60,
+            "EXPORTS": [],
         },
         now,
     )
     assert changed["caps"] == now  # an interval now, then every 15 minutes
-    caps = schedules({"JOBS": {"caps": {"every": "15m"}}, "COLLECT_INTERVAL": 60})["caps"]
+    caps = schedules({"JOBS": {"caps": {"every": "15m"}}, "COLLECT_INTERVAL": 60, "EXPORTS": []})["caps"]
     assert caps.trigger(now).get_next_fire_time(now, now) == datetime(2026, 1, 1, 0, 25, tzinfo=UTC)
     assert changed["listings"] is None
     assert changed["collect"] == now  # 00:10 is one of */5's times
-    collect = schedules({"JOBS": {"collect": {"cron": "*/5 * * * *"}}, "COLLECT_INTERVAL": 60})["collect"]
+    collect = schedules(
+        {"JOBS": {"collect": {"cron": "*/5 * * * *"}}, "COLLECT_INTERVAL": 60, "EXPORTS": []}
+    )["collect"]
     after = datetime(2026, 1, 1, 0, 11, tzinfo=UTC)
     assert collect.trigger(after).get_next_fire_time(None, after) == datetime(2026, 1, 1, 0, 15, tzinfo=UTC)
 
@@ -272,3 +278,22 @@ def test_the_listings_job_loads_every_exchange_s_listing(make_app):
     assert run.status == "ok" and run.stored > 0, run.error
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count()).select_from(Listing)) == run.stored
+
+
+def test_the_worker_runs_exports_as_a_job_of_their_own(make_app, tmp_path):
+    from cryptocrunch.worker.jobs import Sources, run_job
+
+    folder, blocked = tmp_path / "out", tmp_path / "blocked"
+    blocked.write_text("a file where a folder should be")
+    app = make_app(
+        EXPORTS=[{"what": "ticks", "window": "all", "to": str(to)} for to in (folder, blocked)]
+    )
+    sources = Sources(app)
+    assert run_job(app, "collect", sources).status == "ok"
+    assert not folder.exists()  # the collect job leaves EXPORTS to the exports job
+    done = run_job(app, "exports", sources)
+    # one export failing fails the run (the admins hear of it), and the other one still ran
+    assert done.status == "error" and done.error.startswith("RuntimeError: 1 of 2 exports failed: ticks")
+    assert str(blocked) in done.error
+    [written] = folder.glob("ticks-*.csv")
+    assert len(written.read_text().splitlines()) > 1  # a header and the ticks just collected

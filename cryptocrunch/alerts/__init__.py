@@ -62,7 +62,9 @@ def _deliver_forever(app: Flask, stop: threading.Event) -> None:
                 db.session.remove()
 
 
-def _after_collect(app: Flask, session: Session, every: float | None = None) -> list[str]:
+def _after_collect(
+    app: Flask, session: Session, every: float | None = None, exports: bool = True
+) -> list[str]:
     """After a collect cycle: its system events; a one-shot collect then delivers what is due."""
     return _system_events(app, session, background=every is not None)
 

@@ -71,12 +71,13 @@ def run_cycle(
     books: bool = False,
     caps: bool = False,
     every: float | None = None,
+    exports: bool = True,
     verbose: bool = False,
 ) -> tuple[int, list[str]]:
     """One collect cycle as ``flask collect`` runs it (``flask worker``'s collect job too): fetch
     and store every source, a market-cap snapshot when ``caps`` or CAPS_EVERY_COLLECT, then what
-    listens to ``collect_finished`` (exports, system events, delivery); the ticks stored and the
-    lines to print."""
+    listens to ``collect_finished`` (EXPORTS unless ``exports`` is false — the worker runs them as
+    a job of their own —, system events, delivery); the ticks stored and the lines to print."""
     from .cycle import collect_once, snapshot_caps
 
     reports = collect_once(
@@ -99,7 +100,9 @@ def run_cycle(
     if caps or app.config["CAPS_EVERY_COLLECT"]:
         top, keep = int(app.config["CAPS_TOP"]), app.config["REJECTIONS_KEEP"]
         lines.append(snapshot_caps(db.session(), caps_source, top, keep))
-    for _receiver, extra in events.collect_finished.send(app, session=db.session(), every=every):
+    for _receiver, extra in events.collect_finished.send(
+        app, session=db.session(), every=every, exports=exports
+    ):
         lines += extra
     return sum(r.stored for r in reports), lines
 

@@ -77,8 +77,9 @@ def export(
 
 
 def run_configured(session: Session, config: Mapping[str, Any], instance_path: str) -> Iterator[str]:
-    """Run the exports listed in EXPORTS (``flask collect`` does after each cycle), yielding a line
-    for each; a failing export is reported and the next one still runs."""
+    """Run the exports listed in EXPORTS (``flask collect`` after each cycle, the worker's
+    ``exports`` job), yielding a line for each; a failing export is reported (``ERROR`` in its
+    line) and the next one still runs."""
     for spec in config["EXPORTS"]:
         options = parse_spec(spec)  # checked when the settings were validated
         try:
@@ -134,12 +135,15 @@ def export_command(what: str, fmt: str | None, config_file: str | None, **filter
     click.echo(done.describe())
 
 
-def _after_collect(app: Flask, session: Session, every: float | None = None) -> Iterator[str]:
-    return run_configured(session, app.config, app.instance_path)
+def _after_collect(
+    app: Flask, session: Session, every: float | None = None, exports: bool = True
+) -> Iterator[str]:
+    return run_configured(session, app.config, app.instance_path) if exports else iter(())
 
 
 def init_app(app: Flask) -> None:
-    """Register ``flask export``, and run EXPORTS after each ``flask collect`` cycle."""
+    """Register ``flask export``, and run EXPORTS after each ``flask collect`` cycle (not the
+    worker's: its ``exports`` job runs them)."""
     add_check(app, check_settings)
     app.cli.add_command(export_command)
     events.collect_finished.connect(_after_collect, sender=app)

@@ -189,3 +189,29 @@ def upload_file(
         note = _abort_unfinished(client, target.bucket, key) if multipart else ""
         raise ExportError(explain_s3_error(error, url, target.bucket, endpoint) + note) from None
     return url
+
+
+def download_file(url: str, into: Path, config: Mapping[str, Any]) -> Path:
+    """Download the object ``s3://bucket/key`` into the folder ``into``; the file's path.
+    ExportError naming the object when it is missing or unreadable."""
+    from boto3.exceptions import Boto3Error
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from .specs import destination
+
+    target = destination(url, str(into))  # ValueError for a malformed URL
+    if not isinstance(target, S3Location) or not target.prefix:
+        raise ValueError(f"{url!r} names no object: write s3://bucket/path/to/file")
+    endpoint = config["EXPORT_S3_ENDPOINT_URL"] or "AWS S3"
+    path = into / target.prefix.rsplit("/", 1)[-1]
+    try:
+        client = s3_client(config)
+        endpoint = client.meta.endpoint_url
+        client.download_file(target.bucket, target.prefix, str(path))
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+            raise ExportError(f"{url}: no such object") from None
+        raise ExportError(explain_s3_error(error, url, target.bucket, endpoint)) from None
+    except (BotoCoreError, Boto3Error, ValueError) as error:
+        raise ExportError(explain_s3_error(error, url, target.bucket, endpoint)) from None
+    return path

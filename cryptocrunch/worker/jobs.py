@@ -34,6 +34,7 @@ DEFAULT_SCHEDULES: dict[str, dict[str, Any]] = {
     "listings": {"cron": "15 0 * * *"},
     "candles-1h": {"cron": "30 * * * *"},
     "candles-1d": {"cron": "0 1 * * *"},
+    "exports": {"cron": "5 * * * *"},
     "backup": {"cron": "30 2 * * *"},
     "retention": {"cron": "30 3 * * *"},
 }
@@ -91,7 +92,8 @@ def _schedule(name: str, spec: Any, interval: float) -> Schedule | None:
 
 
 def schedules(config: Mapping[str, Any]) -> dict[str, Schedule | None]:
-    """Every job with its schedule (None: turned off), defaults overridden by JOBS."""
+    """Every job with its schedule (None: turned off), defaults overridden by JOBS; ``exports`` is
+    off while EXPORTS is empty."""
     jobs = config["JOBS"]
     if not isinstance(jobs, Mapping):
         raise ConfigError(
@@ -101,10 +103,13 @@ def schedules(config: Mapping[str, Any]) -> dict[str, Schedule | None]:
     if unknown:
         raise ConfigError(f"JOBS: no job {unknown[0]!r}; the jobs are {', '.join(DEFAULT_SCHEDULES)}")
     interval = float(config["COLLECT_INTERVAL"])
-    return {
+    found = {
         name: _schedule(name, jobs.get(name, default), interval)
         for name, default in DEFAULT_SCHEDULES.items()
     }
+    if not config["EXPORTS"]:
+        found["exports"] = None
+    return found
 
 
 def check_settings(config: Mapping[str, Any]) -> None:
@@ -154,9 +159,8 @@ def _cycle(app: Flask, sources: Sources) -> Outcome:
     from ..collector import run_cycle
 
     every = float(app.config["COLLECT_INTERVAL"])  # long-running: delivery in the background
-    stored, lines = run_cycle(
-        app, sources.all, sources.caps, books=bool(app.config["COLLECT_BOOKS"]), every=every
-    )
+    books = bool(app.config["COLLECT_BOOKS"])
+    stored, lines = run_cycle(app, sources.all, sources.caps, books=books, every=every, exports=False)
     return Outcome(stored, lines)
 
 
@@ -210,6 +214,16 @@ def _candles(timeframe: str) -> Callable[[Flask, Sources], Outcome]:
     return run
 
 
+def _exports(app: Flask, _sources: Sources) -> Outcome:
+    from ..exports.command import run_configured
+
+    lines = list(run_configured(db.session(), app.config, app.instance_path))
+    failed = [line.split(maxsplit=1)[1] for line in lines if " ERROR " in line]
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(lines)} exports failed: " + "; ".join(failed))
+    return Outcome(0, lines)
+
+
 def _backup(app: Flask, _sources: Sources) -> Outcome:
     from ..backups import backup
 
@@ -230,6 +244,7 @@ JOBS: dict[str, Callable[[Flask, Sources], Outcome]] = {
     "listings": _listings,
     "candles-1h": _candles("1h"),
     "candles-1d": _candles("1d"),
+    "exports": _exports,
     "backup": _backup,
     "retention": _retention,
 }
