@@ -55,9 +55,11 @@ GUNICORN = $(VENV)/bin/gunicorn --worker-class gthread --workers $${WEB_CONCURRE
 	--threads $(THREADS) --bind $(HOST):$(PORT) --access-logfile - -c python:cryptocrunch.gunicorn_conf \
 	'cryptocrunch:create_app()'
 
-# Development: Flask's reloading debug server, and the worker beside it.
+# Development: Flask's reloading debug server, and the worker beside it (/metrics adds both up).
 dev: assets
 	$(FLASK) init-db
+	rm -rf $(METRICS_DIR) && mkdir -p $(METRICS_DIR)
+	export PROMETHEUS_MULTIPROC_DIR=$(METRICS_DIR); \
 	CRYPTOCRUNCH_COLLECT_INTERVAL=$(INTERVAL) $(FLASK) worker & worker=$$!; \
 	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT; \
 	$(FLASK) run --debug --host $(HOST) --port $(PORT)

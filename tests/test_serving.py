@@ -4,6 +4,7 @@ systemd units in deploy/ are parsed and their ExecStart commands run."""
 from __future__ import annotations
 
 import configparser
+import json
 import os
 import shlex
 import signal
@@ -13,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 from test_collect_process import collector  # noqa: F401 (fixture)
 
@@ -41,7 +43,10 @@ def wait_for(url: str, timeout: float = 60.0, ok=lambda r: True) -> requests.Res
     raise AssertionError(f"{url} did not answer as expected within {timeout} s")
 
 
-def test_make_run_serves_with_gunicorn_beside_the_worker_and_ctrl_c_stops_both(collector):  # noqa: F811
+@pytest.mark.parametrize(("target", "server"), [("run", "gunicorn"), ("dev", "Werkzeug")])
+def test_make_serves_beside_the_worker_and_ctrl_c_stops_both(collector, target, server):  # noqa: F811
+    """make run: gunicorn; make dev: Flask's debug server; both beside flask worker, /metrics
+    adding up the worker's counts."""
     port = free_port()
     env = {k: v for k, v in collector.env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     env["WEB_CONCURRENCY"] = "2"
@@ -50,7 +55,7 @@ def test_make_run_serves_with_gunicorn_beside_the_worker_and_ctrl_c_stops_both(c
         [
             "make",
             "--no-print-directory",
-            "run",
+            target,
             f"VENV={VENV}",
             f"PORT={port}",
             f"METRICS_DIR={collector.app.instance_path}/prometheus",
@@ -69,7 +74,7 @@ def test_make_run_serves_with_gunicorn_beside_the_worker_and_ctrl_c_stops_both(c
     )
     try:
         home = wait_for(f"http://127.0.0.1:{port}/", timeout=120)
-        assert home.status_code == 200 and home.headers["Server"].startswith("gunicorn")
+        assert home.status_code == 200 and home.headers["Server"].startswith(server)
         health = wait_for(f"http://127.0.0.1:{port}/healthz", ok=lambda r: r.status_code == 200).json()
         assert health["worker"] == "alive" and health["database"] == "ok"
         metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
@@ -77,7 +82,8 @@ def test_make_run_serves_with_gunicorn_beside_the_worker_and_ctrl_c_stops_both(c
         processes = subprocess.run(
             ["pgrep", "-g", str(make.pid), "-a"], capture_output=True, text=True
         ).stdout
-        assert "gunicorn" in processes and "flask worker" in processes
+        assert ("gunicorn" if target == "run" else "flask run --debug") in processes
+        assert "flask worker" in processes
     finally:
         os.killpg(make.pid, signal.SIGINT)  # Ctrl-C in the terminal: the whole foreground group
         out, _ = make.communicate(timeout=120)
@@ -112,6 +118,7 @@ def test_the_deploy_units_run(collector):  # noqa: F811
     env = {
         **collector.env,
         **{k.split("=", 1)[0]: k.split("=", 1)[1] for k in worker["Service"].get("Environment", "").split()},
+        "CRYPTOCRUNCH_LOG_FORMAT": "json",
     }
     jobs = subprocess.Popen(
         command(worker), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -127,9 +134,17 @@ def test_the_deploy_units_run(collector):  # noqa: F811
     finally:
         for process in (server, jobs):
             process.send_signal(signal.SIGTERM)  # KillSignal=SIGTERM
-        for process in (server, jobs):
-            process.communicate(timeout=int(worker["Service"]["TimeoutStopSec"]))
+        logs = [
+            process.communicate(timeout=int(worker["Service"]["TimeoutStopSec"]))[1]
+            for process in (server, jobs)
+        ]
     assert jobs.returncode == 0 and server.returncode == 0
+    # LOG_FORMAT=json: gunicorn's own lines and its access log are JSON objects too, one a line
+    lines = [json.loads(line) for line in logs[0].splitlines()]
+    loggers = {line["logger"] for line in lines}
+    assert {"gunicorn.error", "gunicorn.access"} <= loggers, loggers
+    assert any("GET /healthz" in line["message"] for line in lines if line["logger"] == "gunicorn.access")
+    assert all(json.loads(line)["level"] for line in logs[1].splitlines())
 
 
 def test_the_example_environment_names_only_real_settings():

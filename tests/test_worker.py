@@ -285,9 +285,7 @@ def test_the_worker_runs_exports_as_a_job_of_their_own(make_app, tmp_path):
 
     folder, blocked = tmp_path / "out", tmp_path / "blocked"
     blocked.write_text("a file where a folder should be")
-    app = make_app(
-        EXPORTS=[{"what": "ticks", "window": "all", "to": str(to)} for to in (folder, blocked)]
-    )
+    app = make_app(EXPORTS=[{"what": "ticks", "window": "all", "to": str(to)} for to in (folder, blocked)])
     sources = Sources(app)
     assert run_job(app, "collect", sources).status == "ok"
     assert not folder.exists()  # the collect job leaves EXPORTS to the exports job
