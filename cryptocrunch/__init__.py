@@ -55,6 +55,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     exports.init_app(app)
     assets.init_app(app)
     app.url_map.converters["pair"] = views.PairConverter
+    app.before_request(views.refuse_nul_bytes)  # a NUL byte anywhere: 400 naming it, before any view
     app.register_blueprint(collector_bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(alert_pages.bp)

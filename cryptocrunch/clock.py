@@ -15,6 +15,12 @@ WEEK = 7 * DAY
 #: Duration units of settings and options like ``7d``.
 DURATION_UNITS: dict[str, int] = {"m": MINUTE, "h": HOUR, "d": DAY, "w": WEEK}
 
+#: The standard windows ending now and their length (None: all of history).
+WINDOWS: dict[str, int | None] = {"1h": HOUR, "24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY, "all": None}
+
+#: The end of a window that is open at the end (later than any tick).
+OPEN_END = 2**62
+
 #: Candle timeframes and their length in ms.
 TIMEFRAMES: dict[str, int] = {"1m": MINUTE, "5m": 5 * MINUTE, "1h": HOUR, "1d": DAY}
 

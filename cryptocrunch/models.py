@@ -91,19 +91,9 @@ class Run(Base):
     flag: Mapped[str | None] = mapped_column(Text)
 
 
-class Rollup(Base):
-    """Summary of one market's ticks in one time bucket (an hour or a day), kept up to date on write.
+class Summary:
+    """The columns of a summary (``stats.SUMMARY_COLUMNS``) of one market's ticks over a span."""
 
-    Columns are those of ``stats.SUMMARY_COLUMNS``; a window's statistics combine
-    these with the raw ticks at its edges instead of rescanning history.
-    """
-
-    __tablename__ = "rollup"
-    __table_args__ = ({"sqlite_with_rowid": False},)
-
-    market_id: Mapped[int] = mapped_column(ForeignKey("market.id"), primary_key=True)
-    span: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    start: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     n: Mapped[int]
     first_ts: Mapped[int] = mapped_column(BigInteger)
     first: Mapped[float] = mapped_column(Float)
@@ -122,6 +112,30 @@ class Rollup(Base):
     pct: Mapped[float | None] = mapped_column(Float)
     pct_from: Mapped[int | None] = mapped_column(BigInteger)
     pct_to: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Rollup(Summary, Base):
+    """Summary of one market's ticks in one time bucket (an hour, a day or a week), kept up to date
+    on write. A window's statistics combine these with the raw ticks at its edges instead of
+    rescanning history."""
+
+    __tablename__ = "rollup"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    market_id: Mapped[int] = mapped_column(ForeignKey("market.id"), primary_key=True)
+    span: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    start: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+
+
+class Snapshot(Summary, Base):
+    """Summary of one market's ticks over a standard window ending now (``window``: 1h, 24h, 7d,
+    30d, all), as of the window start and ticks version in ``State`` (``storage.snapshots``)."""
+
+    __tablename__ = "window_snapshot"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    window: Mapped[str] = mapped_column(String(8), primary_key=True)
+    market_id: Mapped[int] = mapped_column(ForeignKey("market.id"), primary_key=True)
 
 
 class State(Base):

@@ -265,3 +265,49 @@ def test_repeated_requests_are_answered_from_the_cache_until_data_changes(app, f
     runner.invoke(args=["collect", "--exchange", "bitstamp"])  # any write changes the data version
     client.get(url)
     assert len(calls) == 3
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/api/v1/runs?source=bit%00stamp", "source"),
+        ("/api/v1/rejections?source=%00", "source"),
+        ("/api/v1/rejections/summary?source=%00", "source"),
+        ("/api/v1/rankings?exchange=bit%00stamp", "exchange"),
+        ("/api/v1/markets/bit%00stamp/BTC-USD/stats", "exchange"),
+        ("/api/v1/markets/bitstamp/BTC-USD/candles?start=%00", "start"),
+        ("/api/v1/caps/bit%00coin", "coin"),
+        ("/api/v1/exchanges/bit%00stamp/similar", "exchange"),
+        ("/api/v1/markets?x%00=1", "x\\0"),  # in a name too, known parameter or not
+    ],
+)
+def test_a_nul_byte_in_a_parameter_is_a_400_naming_it(client, history, path, name):
+    """PostgreSQL cannot store or compare a string holding NUL: every endpoint refuses one, on
+    either database, before any query sees it."""
+    assert error(client.get(path), 400) == f"{name}: must not contain a NUL byte"
+
+
+@pytest.mark.parametrize(
+    ("path", "name"), [("/rejections?source=%00", "source"), ("/exchanges/bit%00stamp", "exchange")]
+)
+def test_a_nul_byte_in_a_page_parameter_is_a_400_page_naming_it(client, history, path, name):
+    response = client.get(path)
+    assert response.status_code == 400 and response.mimetype == "text/html"
+    assert f"{name}: must not contain a NUL byte" in response.get_data(as_text=True)
+
+
+def test_a_nul_byte_in_a_form_or_a_json_body_is_a_400_naming_the_field(app):
+    from test_auth import bearer, create_token, login, post, signed_up
+
+    signed_up(app, "ada@example.org")
+    web = app.test_client()
+    login(web, "ada@example.org")
+    auth = bearer(create_token(web))
+    api = app.test_client()
+    made = api.post("/api/v1/channels", json={"name": "ho\x00ok", "url": "json://127.0.0.1:1/"}, headers=auth)
+    assert error(made, 400) == "name: must not contain a NUL byte"
+    nested = api.post("/api/v1/alerts", json={"pair": "BTC/USD", "note": ["\x00"]}, headers=auth)
+    assert error(nested, 400) == "note: must not contain a NUL byte"
+    form = post(app.test_client(), "/login", {"email": "ada\x00@example.org", "password": "x"})
+    assert form.status_code == 400
+    assert "email: must not contain a NUL byte" in form.get_data(as_text=True)

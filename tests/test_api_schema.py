@@ -13,11 +13,18 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from test_api import collect_history
 
 
-@pytest.fixture(scope="module")
-def api_schema(fake_server, tmp_path_factory):
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def api_schema(request, fake_server, tmp_path_factory):
+    """The document of an app with a collected history, once per database: PostgreSQL refuses
+    input SQLite takes (a NUL byte in a string), so both are fuzzed."""
     tmp = tmp_path_factory.mktemp("schema")
+    url = (
+        f"sqlite:///{tmp / 'schema.sqlite'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
     fake_server.reset()
-    with running_app(fake_config(fake_server, tmp / "instance", f"sqlite:///{tmp / 'schema.sqlite'}")) as app:
+    with running_app(fake_config(fake_server, tmp / "instance", url)) as app:
         collect_history(app, fake_server, cycles=5)
         yield schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     fake_server.reset()

@@ -118,7 +118,7 @@ def store_signal_and_caps_data(app):
 def test_signals_page_lists_recent_crossovers_like_its_json_twin(app, client):
     store_signal_and_caps_data(app)
     api = client.get("/api/v1/signals?timeframe=1h&window=7d&within=24h&fast=12&slow=26").get_json()
-    assert [(r["pair"], r["kind"]) for r in api] == [("UP/USD", "death")]
+    assert [(r["pair"], r["kind"]) for r in api["signals"]] == [("UP/USD", "death")]
 
     page = client.get("/signals").get_data(as_text=True)
 

@@ -123,7 +123,9 @@ def test_signals_scan_every_market(app, client):
             )
             store_ticks(db.session, [Tick("kraken", pair, start, float(series[0]))])
         db.session.commit()
-    rows = client.get("/api/v1/signals?timeframe=1h&window=7d&within=7d&fast=3&slow=8").get_json()
+    body = client.get("/api/v1/signals?timeframe=1h&window=7d&within=7d&fast=3&slow=8").get_json()
+    assert body["skipped"] == []
+    rows = body["signals"]
     assert [(r["pair"], r["kind"]) for r in rows] == [("UP/USD", "death")]
     quick, steady = ema(up_then_down, 3), ema(up_then_down, 8)
     expected = crossovers([start + i * HOUR for i in range(120)], up_then_down, quick, steady)[-1]
@@ -168,3 +170,100 @@ def test_candles_carry_their_emas_and_crossovers(app, client):
         bad.status_code == 400
         and "fast (26) must be shorter than slow (12)" in bad.get_json()["error"]["message"]
     )
+
+
+def store_closes(app, pair, start, closes):
+    """Hourly candles of kraken ``pair`` from ``start`` with these closes, as an import stores them."""
+    with app.app_context():
+        store_candles(
+            db.session,
+            [Candle("kraken", pair, "1h", start + i * HOUR, c, c, c, c, 1) for i, c in enumerate(closes)],
+        )
+        db.session.commit()
+
+
+def test_one_market_past_the_candle_cap_is_skipped_not_failing_the_scan(app, client, runner, tmp_path):
+    """An imported hourly history longer than MAX_POINTS candles is listed as skipped, with the
+    reason; every other market is still scanned, by the API (JSON and CSV), the page and the export."""
+    now_hour = now_ms() // HOUR * HOUR
+    store_closes(app, "LONG/USD", now_hour - 10_050 * HOUR, np.linspace(1, 2, 10_050))
+    up_then_down = np.r_[np.linspace(50, 100, 80), np.linspace(100, 60, 40)]
+    store_closes(app, "UP/USD", now_hour - 120 * HOUR, up_then_down)
+    reason = "10050 1h candles in the window, more than 10,000; pick a shorter window or a longer timeframe"
+
+    body = client.get("/api/v1/signals?timeframe=1h&window=all&within=30d&fast=3&slow=8").get_json()
+
+    assert body["skipped"] == [{"exchange": "kraken", "pair": "LONG/USD", "reason": reason}]
+    assert [(r["pair"], r["kind"]) for r in body["signals"]] == [("UP/USD", "death")]
+    csv = client.get("/api/v1/signals?timeframe=1h&window=all&within=30d&fast=3&slow=8&format=csv")
+    lines = csv.get_data(as_text=True).splitlines()
+    assert csv.status_code == 200 and lines[0] == "exchange,pair,kind,ts,price,fast,slow"
+    assert [line.split(",")[:3] for line in lines[1:]] == [["kraken", "UP/USD", "death"]]
+    page = client.get("/signals?timeframe=1h&window=all&within=30d&fast=3&slow=8").get_data(as_text=True)
+    assert "<td>death</td>" in page
+    assert f'<a href="/markets/kraken/LONG-USD">LONG/USD</a> on kraken: {reason}</li>' in page
+    # one market alone is still refused: its candles are the answer
+    alone = client.get("/api/v1/markets/kraken/LONG-USD/candles?timeframe=1h&window=all")
+    assert alone.status_code == 400 and alone.get_json()["error"]["message"] == reason
+    exported = runner.invoke(
+        args=["export", "candles", "--exchange", "kraken", "--window", "all", "--to", str(tmp_path)]
+    )
+    assert exported.exit_code == 0, exported.output
+    assert "candles: 120 rows written" in exported.output and "(skipped 1 market)" in exported.output
+    assert f"skipped kraken LONG/USD: {reason}" in exported.output
+    # a shorter window scans it
+    recent = client.get("/api/v1/signals?timeframe=1h&window=30d&within=30d&fast=3&slow=8").get_json()
+    assert recent["skipped"] == []
+
+
+def test_within_takes_any_duration_or_a_range_so_imported_history_is_listed(app, client):
+    """A crossover in imported history years ago: none of the last 30 days, but within=<any
+    duration> back far enough, or a within_start/within_end range around it, lists it."""
+    start = 1_600_000_000_000 // HOUR * HOUR  # September 2020
+    closes = np.r_[np.linspace(50, 100, 80), np.linspace(100, 60, 40)]
+    store_closes(app, "OLD/USD", start, closes)
+    quick, steady = ema(closes, 3), ema(closes, 8)
+    [cross] = crossovers([start + i * HOUR for i in range(120)], closes, quick, steady)
+    days = (now_ms() - start) // (24 * HOUR) + 2
+
+    def listed(query):
+        response = client.get(f"/api/v1/signals?timeframe=1h&window=all&fast=3&slow=8&{query}")
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return [(r["pair"], r["kind"], r["ts"]) for r in response.get_json()["signals"]]
+
+    found = [("OLD/USD", "death", cross.ts)]
+    assert listed("within=30d") == listed("") == []
+    assert listed(f"within={days}d") == listed(f"within={days // 7 + 1}w") == found
+    assert listed(f"within_start={cross.ts}&within_end={cross.ts}") == found
+    assert listed("within_start=2020-09-01T00:00:00Z&within_end=2020-12-31T23:59:59Z") == found
+    assert listed("within_start=2020-09-01T00:00:00Z") == found
+    assert listed(f"within_end={cross.ts - 1}") == listed(f"within_start={cross.ts + 1}") == []
+
+    for query, message in (
+        ("within=all", "within: a duration looks like 90m, 24h, 7d or 2w, got 'all'"),
+        ("within=0h", "within: a duration looks like"),
+        ("within=7d&within_start=0", "give either within or within_start/within_end, not both"),
+        ("within_start=yesterday", "within_start must be ISO 8601"),
+        ("within_end=2021-01-01", "within_end needs a time zone"),
+        ("within_start=2021-01-02T00:00:00Z&within_end=2021-01-01T00:00:00Z", "within_start (2021-01-02"),
+    ):
+        response = client.get(f"/api/v1/signals?{query}")
+        assert response.status_code == 400, query
+        assert message in response.get_json()["error"]["message"], query
+
+
+def test_recent_durations_count_back_from_now(app, client):
+    now_hour = now_ms() // HOUR * HOUR
+    closes = np.r_[np.linspace(50, 100, 80), np.linspace(100, 60, 40)]
+    store_closes(app, "UP/USD", now_hour - 119 * HOUR, closes)
+    quick, steady = ema(closes, 3), ema(closes, 8)
+    [cross] = crossovers([now_hour - (119 - i) * HOUR for i in range(120)], closes, quick, steady)
+    hours_ago = (now_ms() - cross.ts) // HOUR  # the cross is between hours_ago and hours_ago + 1 back
+    assert hours_ago > 1
+
+    def kinds(within):
+        body = client.get(f"/api/v1/signals?timeframe=1h&window=7d&fast=3&slow=8&within={within}")
+        return [r["kind"] for r in body.get_json()["signals"]]
+
+    assert kinds(f"{hours_ago + 1}h") == kinds(f"{(hours_ago + 1) * 60}m") == ["death"]
+    assert kinds(f"{hours_ago * 60 - 2}m") == []  # minutes to spare: within counts from the minute

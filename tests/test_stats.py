@@ -105,7 +105,8 @@ def test_figures_are_finish_for_every_row_at_once():
             assert got.iloc[i].isna().all()
             continue
         stats = finish(row)
-        assert got.iloc[i].tolist() == [stats.pct_change, stats.largest_pct_move.value, stats.volatility]
+        expected = [stats.pct_change, stats.largest_pct_move.value, stats.volatility, stats.stdev]
+        assert got.iloc[i].tolist() == expected
 
 
 def test_a_stablecoin_series_keeps_its_precision():

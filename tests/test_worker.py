@@ -40,6 +40,7 @@ def test_the_default_schedules_and_overrides_with_a_fixed_clock():
     defaults = next_times({"JOBS": {}, "COLLECT_INTERVAL": 60, "EXPORTS": []}, now)
     assert defaults == {
         "collect": now,  # an interval job runs at once, then every COLLECT_INTERVAL
+        "snapshots": now,  # every minute
         "caps": datetime(2026, 1, 1, 1, 0, tzinfo=UTC),  # hourly
         "listings": datetime(2026, 1, 1, 0, 15, tzinfo=UTC),  # daily at 00:15
         "candles-1h": datetime(2026, 1, 1, 0, 30, tzinfo=UTC),  # hourly at :30
@@ -77,7 +78,7 @@ def test_the_default_schedules_and_overrides_with_a_fixed_clock():
 @pytest.mark.parametrize(
     ("jobs", "message"),
     [
-        ({"weather": {"every": 60}}, "JOBS: no job 'weather'; the jobs are collect, caps"),
+        ({"weather": {"every": 60}}, "JOBS: no job 'weather'; the jobs are collect, snapshots, caps"),
         ({"caps": {"every": -1}}, "JOBS['caps']: every must be a positive number of seconds"),
         ({"caps": {"every": "soon"}}, "JOBS['caps']: every: a duration looks like"),
         ({"caps": {"cron": "61 * * * *"}}, "JOBS['caps']: cron '61 * * * *'"),

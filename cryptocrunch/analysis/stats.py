@@ -254,9 +254,10 @@ def finish(summary: pd.Series | Mapping[Any, Any]) -> Stats:
 
 
 def figures(summaries: pd.DataFrame) -> pd.DataFrame:
-    """``finish``'s pct_change, largest_pct_move (its value) and volatility for every row of a
-    frame of combined summaries at once; NaN where a row has fewer than MIN_POINTS ticks."""
-    enough = summaries["n"].to_numpy() >= MIN_POINTS
+    """``finish``'s pct_change, largest_pct_move (its value), volatility and stdev for every row
+    of a frame of combined summaries at once; NaN where a row has fewer than MIN_POINTS ticks."""
+    n = summaries["n"].to_numpy(dtype="float64")
+    enough = n >= MIN_POINTS
     first, last = summaries["first"].to_numpy(), summaries["last"].to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         out = pd.DataFrame(
@@ -264,6 +265,7 @@ def figures(summaries: pd.DataFrame) -> pd.DataFrame:
                 "pct_change": 100 * (last - first) / first,
                 "largest_pct_move": summaries["pct"].to_numpy(dtype="float64"),
                 "volatility": np.sqrt(summaries["rm2"].to_numpy() / (summaries["rn"].to_numpy() - 1)),
+                "stdev": np.sqrt(summaries["m2"].to_numpy() / (n - 1)),
             },
             index=summaries.index,
         )

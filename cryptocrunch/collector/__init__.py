@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from click._termui_impl import ProgressBar
     from filelock import BaseFileLock
+    from sqlalchemy.orm import Session
 
     from ..sources.base import Source
     from ..sources.coingecko import CoinGeckoSource
@@ -62,6 +63,23 @@ def collect_lock(instance_path: str) -> BaseFileLock:
     return filelock.FileLock(str(Path(instance_path) / "collect.lock"), timeout=0)
 
 
+def refresh_snapshots(session: Session) -> list[str]:
+    """Bring the ranking snapshots of the standard windows up to the minute and the ticks stored
+    (after a collect cycle, and the worker's snapshots job at each minute), committed; a failure
+    is logged and leaves the rankings to be computed live."""
+    from ..clock import WINDOWS
+    from ..storage import snapshots
+
+    try:
+        done = snapshots.refresh(session, WINDOWS, now_ms())
+        session.commit()
+    except Exception:
+        session.rollback()
+        logging.getLogger(__name__).exception("refreshing the ranking snapshots failed")
+        return []
+    return done
+
+
 def run_cycle(
     app: Flask,
     sources: dict[str, tuple[Source, list[str]]],
@@ -92,6 +110,7 @@ def run_cycle(
     from ..metrics import count_runs
 
     count_runs(reports)
+    refresh_snapshots(db.session())
     lines = []
     for report in reports:
         lines.append(summary_line(report))

@@ -86,16 +86,23 @@ CANDLE_TYPES = {
 
 def candles_frame(session: Session, options: ExportOptions) -> pd.DataFrame:
     """Candles of the matching markets as ``/api/v1/markets/.../candles`` serves them (with
-    EMA(fast), EMA(slow) and the crossovers), market by market."""
+    EMA(fast), EMA(slow) and the crossovers), market by market; markets with more candles in the
+    window than the API serves are left out and listed in ``frame.attrs["skipped"]``."""
     window = _window(options)
-    rows = [
-        {"exchange": exchange, "pair": pair, **candle}
-        for exchange, pair in _markets(session, options)[["exchange", "pair"]].itertuples(index=False)
-        for candle in candles.candles(
-            session, exchange, pair, options.timeframe, window, options.fast, options.slow
-        )
-    ]
-    return _frame(rows, CANDLE_TYPES)
+    rows: list[dict[str, Any]] = []
+    skipped: list[str] = []
+    for exchange, pair in _markets(session, options)[["exchange", "pair"]].itertuples(index=False):
+        try:
+            found = candles.candles(
+                session, exchange, pair, options.timeframe, window, options.fast, options.slow
+            )
+        except candles.TooManyCandles as reason:
+            skipped.append(f"{exchange} {pair}: {reason}")
+            continue
+        rows.extend({"exchange": exchange, "pair": pair, **candle} for candle in found)
+    frame = _frame(rows, CANDLE_TYPES)
+    frame.attrs["skipped"] = skipped
+    return frame
 
 
 def _flat(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -13,8 +13,17 @@ from sqlalchemy.orm import Session
 from ..analysis import stats
 from ..clock import HOUR
 from ..errors import BadRequest, NotFound
-from ..storage import markets, ticks
-from .params import DEFAULT_POINTS, METRICS, Window, check_points, minute_now, split_pair
+from ..storage import markets, snapshots, ticks
+from .params import (
+    DEFAULT_POINTS,
+    METRICS,
+    OPEN_END,
+    WINDOWS,
+    Window,
+    check_points,
+    minute_now,
+    split_pair,
+)
 
 
 def find_market(session: Session, exchange: str, pair: str) -> int:
@@ -40,6 +49,10 @@ def market_stats(session: Session, exchange: str, pair: str, window: Window) -> 
     return stats.finish(summaries.iloc[0])
 
 
+#: The summary columns a ranking reads: its figures (``stats.figures``) and the rows' own.
+RANKED = ("market_id", "n", "first_ts", "last_ts", "first", "last", "m2", "rn", "rm2", "pct")
+
+
 def rankings(
     session: Session,
     metric: str,
@@ -50,38 +63,50 @@ def rankings(
     order: str = "desc",
 ) -> list[dict[str, Any]]:
     """Markets ranked by ``metric`` over ``window``: rank 1 is the highest value (the largest
-    |move| for largest_pct_move); ``order="asc"`` lists from the bottom (losers for pct_change)."""
+    |move| for largest_pct_move); ``order="asc"`` lists from the bottom (losers for pct_change).
+    A standard window ending now reads the ranking snapshot while it is exact, else every
+    market's summary is computed from its rollups and raw edges; either way the figures are
+    computed for every market at once and only the ``limit`` listed become rows."""
     if metric not in METRICS:
         raise BadRequest(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
     if order not in ("desc", "asc"):
         raise BadRequest(f"order must be desc or asc, got {order!r}")
-    ranked = markets.stored_markets(session, exchange, quote)
-    summaries = ticks.window_summaries(session, ranked["market_id"].tolist(), window.start, window.end)
+    if exchange or quote:
+        allowed = markets.stored_markets(session, exchange, quote)["market_id"].to_numpy()
+    else:
+        allowed = None  # every market
+    summaries = None
+    if window.name in WINDOWS and window.end == OPEN_END:
+        summaries = snapshots.read(session, window.name, window.start, RANKED)
+        if summaries is not None and allowed is not None:
+            summaries = summaries[summaries["market_id"].isin(allowed)]
+    if summaries is None:
+        ids = markets.all_ids(session) if allowed is None else allowed.tolist()
+        summaries = ticks.window_summaries(session, ids, window.start, window.end)
+    values = stats.figures(summaries)[metric].to_numpy(dtype="float64")
+    listed = np.flatnonzero(summaries["n"].to_numpy() >= stats.MIN_POINTS)  # too few ticks: unranked
+    key = np.abs(values[listed]) if metric == "largest_pct_move" else values[listed]
+    ordered = listed[np.argsort(-key, kind="stable")]  # ties keep market order, as a stable sort
+    ranks = np.arange(1, len(ordered) + 1)
+    if order == "asc":
+        ordered, ranks = ordered[::-1], ranks[::-1]
+    shown = summaries.iloc[ordered[:limit]]
+    names = markets.names(session, shown["market_id"].astype("int64").tolist())
     rows = []
-    for summary in summaries.to_dict("records"):
-        try:
-            result = stats.finish(summary)
-        except ValueError:
-            continue  # too few ticks in the window to rank
-        value = result.largest_pct_move.value if metric == "largest_pct_move" else getattr(result, metric)
+    for (_, summary), at, rank in zip(shown.iterrows(), ordered[:limit], ranks[:limit], strict=True):
+        exchange_name, pair = names[int(summary["market_id"])]
         rows.append(
             {
-                "market_id": int(summary["market_id"]),
-                "value": value,
-                "n": result.n,
-                "first_ts": result.first_ts,
-                "last_ts": result.last_ts,
+                "value": float(values[at]),
+                "n": int(summary["n"]),
+                "first_ts": int(summary["first_ts"]),
+                "last_ts": int(summary["last_ts"]),
+                "rank": int(rank),
+                "exchange": exchange_name,
+                "pair": pair,
             }
         )
-    key = (lambda r: abs(r["value"])) if metric == "largest_pct_move" else (lambda r: r["value"])
-    rows.sort(key=key, reverse=True)
-    names = dict(zip(ranked["market_id"], zip(ranked["exchange"], ranked["pair"], strict=True), strict=True))
-    for rank, row in enumerate(rows, start=1):
-        row["rank"] = rank
-        row["exchange"], row["pair"] = names[row.pop("market_id")]
-    if order == "asc":
-        rows.reverse()
-    return rows[:limit]
+    return rows
 
 
 def pair_across_exchanges(session: Session, pair: str, window: Window) -> dict[str, Any]:

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..clock import DAY, HOUR, TIMEFRAMES, now_ms, parse_duration, parse_time
+from ..clock import DAY, TIMEFRAMES, now_ms, parse_duration, parse_time
+from ..clock import OPEN_END as OPEN_END  # the windows' names and open end, for every caller here
+from ..clock import WINDOWS as WINDOWS
 from ..errors import BadRequest
 
-WINDOWS: dict[str, int | None] = {"1h": HOUR, "24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY, "all": None}
 METRICS = ("volatility", "pct_change", "largest_pct_move", "stdev")
 MAX_POINTS = 10_000
 DEFAULT_POINTS = 1_000
 MAX_RANGE_MS = 20 * 365 * DAY  # explicit ranges longer than 20 years are refused
-#: The end of a window that is open at the end (later than any tick).
-OPEN_END = 2**62
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,27 +43,42 @@ def resolve_window(window: str | None, start: str | None, end: str | None, now: 
         return Window(0 if length is None else now - length, OPEN_END, name)
     if window is not None:
         raise BadRequest("give either window or start/end, not both")
+    return _explicit_window(start, end, "start", "end")
+
+
+def _explicit_window(start: str | None, end: str | None, start_name: str, end_name: str) -> Window:
+    """start <= ts <= end (either side may be open), the errors naming the two parameters."""
     try:
-        lo = parse_time("start", start) if start is not None else 0
-        hi = parse_time("end", end) + 1 if end is not None else OPEN_END
+        lo = parse_time(start_name, start) if start is not None else 0
+        hi = parse_time(end_name, end) + 1 if end is not None else OPEN_END
     except ValueError as error:
         raise BadRequest(str(error)) from None
     if lo >= hi:
-        raise BadRequest(f"start ({start}) must be before end ({end})")
+        raise BadRequest(f"{start_name} ({start}) must be before {end_name} ({end})")
     if start is not None and end is not None and hi - lo > MAX_RANGE_MS:
-        raise BadRequest("start..end may span at most 20 years")
+        raise BadRequest(f"{start_name}..{end_name} may span at most 20 years")
     return Window(lo, hi, "custom")
 
 
-def lookback_window(lookback: str, now: int | None = None) -> Window:
+def lookback_window(lookback: str, now: int | None = None, name: str = "lookback") -> Window:
     """The window of the last ``lookback`` (``24h``, ``7d``, ``2w``, ``90m``), open at the end like
-    the named windows."""
+    the named windows; a malformed one is a BadRequest naming the parameter ``name``."""
     try:
         length = parse_duration(lookback)
     except ValueError as error:
-        raise BadRequest(f"lookback: {error}") from None
+        raise BadRequest(f"{name}: {error}") from None
     now = minute_now() if now is None else now
     return Window(now - length, OPEN_END, lookback)
+
+
+def resolve_within(within: str | None, start: str | None, end: str | None, now: int | None = None) -> Window:
+    """When the crossovers a signals scan lists happened: in the last ``within`` (any duration,
+    default 24h), or from ``within_start`` to ``within_end`` (inclusive, either may be left open)."""
+    if start is None and end is None:
+        return lookback_window(within or "24h", now, "within")
+    if within is not None:
+        raise BadRequest("give either within or within_start/within_end, not both")
+    return _explicit_window(start, end, "within_start", "within_end")
 
 
 def split_pair(pair: str) -> str:

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..models import Exchange, Market
+from .bulk import fetch_rows
 
 #: The width of the pair columns (``Market.pair``, ``Listing.pair``).
 PAIR_WIDTH = 64
@@ -53,6 +54,11 @@ def market_id(session: Session, exchange: str, pair: str) -> int | None:
     )
 
 
+def all_ids(session: Session) -> list[int]:
+    """Every stored market's id, in order."""
+    return [int(row[0]) for row in fetch_rows(session, select(Market.id).order_by(Market.id))]
+
+
 def names(session: Session, ids: Iterable[int]) -> dict[int, tuple[str, str]]:
     """(exchange, pair) of each of the market ``ids``."""
     rows = session.execute(
@@ -89,7 +95,7 @@ def stored_markets(
         query = query.where(Exchange.name == exchange)
     if quote:
         query = query.where(Market.pair.like(f"%/{quote.upper()}"))
-    return pd.DataFrame(session.execute(query).all(), columns=["market_id", "exchange", "pair"])
+    return pd.DataFrame(fetch_rows(session, query), columns=["market_id", "exchange", "pair"])
 
 
 def markets_of_pair(session: Session, pair: str) -> list[tuple[int, str]]:

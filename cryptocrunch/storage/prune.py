@@ -13,6 +13,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ..models import AlertEvent, BookTop, Candle, Cap, Market, Rejection, Run, Tick
+from .runs import TICKS_VERSION, bump_version
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +61,10 @@ def prune(
                 gone = session.execute(
                     delete(table.model).where(table.model.market_id == market, table.ts < bound)
                 )
-                session.commit()
                 count = int(getattr(gone, "rowcount", 0) or 0)
+                if count and table.model is Tick:
+                    bump_version(session, TICKS_VERSION)  # windows reaching back see fewer raw ticks
+                session.commit()
                 total += count
                 on_batch(count)
                 if upper is None:

@@ -134,6 +134,9 @@ def rejection_summary(session: Session, source: str | None = None) -> list[dict[
 
 
 DATA_VERSION = "data_version"
+#: ``State`` counter of the stored ticks alone (written, or deleted by retention): what a window's
+#: statistics are computed from, so a ranking snapshot stays exact while it stays the same.
+TICKS_VERSION = "ticks"
 
 
 def bump_version(session: Session, key: str = DATA_VERSION) -> None:

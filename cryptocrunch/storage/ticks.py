@@ -19,7 +19,7 @@ from ..clock import DAY, HOUR, WEEK
 from ..models import Exchange, Market, Rollup, Tick
 from .bulk import Stored, fetch_floats, in_ranges, insert_rows
 from .markets import market_ids
-from .runs import bump_version
+from .runs import TICKS_VERSION, bump_version
 
 if TYPE_CHECKING:
     from ..sources.base import Tick as TickValue
@@ -49,6 +49,7 @@ def store_ticks(session: Session, ticks: Sequence[TickValue]) -> Stored:
             spans[market_id] = (min(low, ts), max(high, ts))
         refresh_rollups(session, spans)
         bump_version(session)
+        bump_version(session, TICKS_VERSION)
         events.ticks_stored.send(session, spans=spans)
     return result
 
@@ -180,13 +181,17 @@ _INTEGER = frozenset(
 )
 
 
-def _write_rollups(session: Session, span: int, summaries: pd.DataFrame) -> None:
-    frame = summaries.assign(span=span)[list(ROLLUP_COLUMNS)]
-    converters = [int if c in _INTEGER else float for c in ROLLUP_COLUMNS]
-    rows = [
+def summary_rows(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple[int | float | None, ...]]:
+    """The ``columns`` of a summary frame as rows to insert: whole numbers as int, NaN as None."""
+    converters = [int if c in _INTEGER else float for c in columns]
+    return [
         tuple(None if v != v else convert(v) for convert, v in zip(converters, row, strict=True))
-        for row in frame.itertuples(index=False, name=None)
+        for row in frame[list(columns)].itertuples(index=False, name=None)
     ]
+
+
+def _write_rollups(session: Session, span: int, summaries: pd.DataFrame) -> None:
+    rows = summary_rows(summaries.assign(span=span), ROLLUP_COLUMNS)
     insert_rows(session, Rollup, ROLLUP_COLUMNS, rows, replace=True)
 
 
@@ -263,4 +268,5 @@ def rebuild_missing_rollups(session: Session) -> int:
     if spans:
         refresh_rollups(session, spans)
         bump_version(session)
+        bump_version(session, TICKS_VERSION)
     return len(spans)

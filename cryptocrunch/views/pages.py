@@ -11,7 +11,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 from ..clock import HOUR, TIMEFRAMES, now_ms, utc_iso, utc_text
 from ..db import db
 from ..errors import BadRequest, NotFound
-from ..insights.params import METRICS, WINDOWS, Window, resolve_window, split_pair
+from ..insights.params import METRICS, WINDOWS, Window, resolve_window, resolve_within, split_pair
 from ..storage import runs
 from . import PairConverter
 
@@ -158,11 +158,11 @@ def signals():
         abort(400, description=f"within must be one of {', '.join(recent)}, got {options['within']!r}")
     try:
         window = resolve_window(options["window"], None, None)
-        rows = candles.signals(
+        found = candles.signals(
             db.session,
             options["timeframe"],
             window,
-            WINDOWS[options["within"]],
+            resolve_within(options["within"], None, None),
             options["fast"],
             options["slow"],
         )
@@ -170,7 +170,8 @@ def signals():
         abort(400, description=str(error))
     return render_template(
         "signals.html",
-        rows=rows,
+        rows=found["signals"],
+        skipped=found["skipped"],
         options=options,
         timeframes=list(TIMEFRAMES),
         windows=list(WINDOWS),

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 #: A job's default schedule; ``every: None`` means COLLECT_INTERVAL seconds.
 DEFAULT_SCHEDULES: dict[str, dict[str, Any]] = {
     "collect": {"every": None},
+    "snapshots": {"cron": "* * * * *"},
     "caps": {"cron": "0 * * * *"},
     "listings": {"cron": "15 0 * * *"},
     "candles-1h": {"cron": "30 * * * *"},
@@ -164,6 +165,13 @@ def _cycle(app: Flask, sources: Sources) -> Outcome:
     return Outcome(stored, lines)
 
 
+def _snapshots(app: Flask, _sources: Sources) -> Outcome:
+    from ..collector import refresh_snapshots
+
+    done = refresh_snapshots(db.session())
+    return Outcome(0, [f"snapshots refreshed: {', '.join(done) or 'none (current)'}"])
+
+
 def _caps(app: Flask, sources: Sources) -> Outcome:
     from ..collector.cycle import snapshot_caps
 
@@ -240,6 +248,7 @@ def _retention(app: Flask, _sources: Sources) -> Outcome:
 
 JOBS: dict[str, Callable[[Flask, Sources], Outcome]] = {
     "collect": _collect,
+    "snapshots": _snapshots,
     "caps": _caps,
     "listings": _listings,
     "candles-1h": _candles("1h"),

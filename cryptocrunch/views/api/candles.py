@@ -6,8 +6,8 @@ from marshmallow import Schema, fields, validate
 
 from ...clock import TIMEFRAMES
 from ...db import db
-from ...insights.params import WINDOWS
-from .common import CSV_RESPONSE, FormatArgs, WindowArgs, call, child, rows, window_of
+from ...insights.params import resolve_within
+from .common import CSV_RESPONSE, FormatArgs, WindowArgs, call, child, rows, wants_csv, window_of
 
 bp = child("candles", "Candles, EMAs and crossover signals")
 
@@ -26,9 +26,16 @@ class CandleArgs(WindowArgs, FormatArgs):
 
 class SignalArgs(CandleArgs):
     within = fields.Str(
-        load_default="24h",
-        validate=validate.OneOf([w for w in WINDOWS if w != "all"]),
-        metadata={"description": "only crossovers this recent"},
+        metadata={
+            "description": "only crossovers this recent: a duration (90m, 24h, 7d, 2w; default 24h),"
+            " or within_start/within_end"
+        }
+    )
+    within_start = fields.Str(
+        metadata={"description": "only crossovers from then on: ISO 8601 with zone, or epoch ms"}
+    )
+    within_end = fields.Str(
+        metadata={"description": "only crossovers until then (inclusive): ISO 8601 with zone, or epoch ms"}
     )
 
 
@@ -65,6 +72,21 @@ class SignalOut(Schema):
     slow = fields.Float(required=True)
 
 
+class SkippedOut(Schema):
+    exchange = fields.Str(required=True)
+    pair = fields.Str(required=True)
+    reason = fields.Str(required=True, metadata={"description": "why it was left out, and what to do"})
+
+
+class SignalsOut(Schema):
+    signals = fields.List(fields.Nested(SignalOut), required=True, metadata={"description": "newest first"})
+    skipped = fields.List(
+        fields.Nested(SkippedOut),
+        required=True,
+        metadata={"description": "markets not scanned: more candles in the window than one answer holds"},
+    )
+
+
 @bp.get("/markets/<exchange>/<pair:pair>/candles")
 @bp.arguments(CandleArgs, location="query")
 @bp.response(200, CandleOut(many=True))
@@ -89,19 +111,17 @@ def market_candles(args, exchange, pair):
 
 @bp.get("/signals")
 @bp.arguments(SignalArgs, location="query")
-@bp.response(200, SignalOut(many=True))
-@bp.alt_response(200, **CSV_RESPONSE)
+@bp.response(200, SignalsOut)
+@bp.alt_response(200, **{**CSV_RESPONSE, "description": "the signals alone as CSV rows"})
 def signals(args):
-    """EMA crossovers (golden/death) of every market's candles within the last `within`, newest first."""
+    """EMA crossovers (golden/death) of every market's candles within `within`, newest first, and
+    the markets the scan had to skip."""
     from ...insights import candles
 
-    data = call(
-        candles.signals,
-        db.session,
-        args["timeframe"],
-        window_of(args),
-        WINDOWS[args["within"]],
-        args["fast"],
-        args["slow"],
+    within = call(resolve_within, args.get("within"), args.get("within_start"), args.get("within_end"))
+    found = call(
+        candles.signals, db.session, args["timeframe"], window_of(args), within, args["fast"], args["slow"]
     )
-    return rows(data, SignalOut(), args, "signals")
+    if wants_csv(args):
+        return rows(found["signals"], SignalOut(), args, "signals")
+    return found
