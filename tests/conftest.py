@@ -94,6 +94,13 @@ def running_app(config: dict) -> Iterator[Flask]:
         db.drop_all()
         init_db()
     yield app
+    # a long-running command in the test left its delivery thread polling: stop it, or it would
+    # poll the next test's tables (one PostgreSQL schema per run) with this app's secret key
+    delivery = app.extensions.pop("cryptocrunch.delivery", None)
+    if delivery is not None:
+        thread, stop = delivery
+        stop.set()
+        thread.join(timeout=30)
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
