@@ -9,7 +9,7 @@ PORT ?= 5000
 PYTEST_ARGS ?=
 export FLASK_APP := cryptocrunch
 
-.PHONY: run dev test typecheck install assets bench bench-alerts bench-ops bench-api bench-ui bench-import bench-startup lint clean
+.PHONY: run dev test typecheck install assets bench bench-alerts bench-ops bench-api bench-ui bench-import bench-startup bench-collect lint clean
 
 $(VENV)/.installed: setup.py pyproject.toml
 	python3 -m venv $(VENV)
@@ -90,6 +90,11 @@ bench-ops: $(VENV)/.test-installed
 
 bench-startup: $(VENV)/.installed
 	$(PY) bench/startup.py
+
+# a collect cycle over 10 exchanges x 2,000 markets from the fake exchange (200-500 ms latency each),
+# and storing 20,000 ticks with rollups; BENCH_ARGS=--smoke for a quick run
+bench-collect: $(VENV)/.test-installed
+	$(PY) bench/collect.py $(BENCH_ARGS)
 
 bench-ui: $(VENV)/.test-installed assets
 	$(PY) bench/ui.py

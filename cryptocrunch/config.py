@@ -19,7 +19,8 @@ from flask import Flask
 
 from .clock import parse_duration
 
-#: Pairs collected per ccxt exchange id.
+#: Pairs collected per ccxt exchange id. MARKETS takes, per exchange, such a list, "*" (every active
+#: spot market) or a rule {"quote": [...], "base": [...], "top": N} (collector/markets.py).
 DEFAULT_MARKETS: dict[str, list[str]] = {
     "kraken": ["BTC/USD", "ETH/USD", "SOL/USD", "XRP/USD"],
     "coinbase": ["BTC/USD", "ETH/USD", "SOL/USD", "XRP/USD"],
@@ -132,18 +133,62 @@ def _is_str_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
 
 
+#: The keys of a MARKETS rule object.
+RULE_KEYS = ("quote", "base", "top")
+
+
+def _is_pair(value: Any) -> bool:
+    return isinstance(value, str) and value.count("/") == 1 and all(part.strip() for part in value.split("/"))
+
+
+def _is_codes(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(v, str) and v.strip() and "/" not in v for v in value)
+    )
+
+
+def validate_markets(markets: Any) -> None:
+    """Raise ConfigError naming the exchange and what is wrong with its MARKETS entry: a list of
+    BASE/QUOTE pairs, ``"*"`` or a rule object with ``quote``, ``base`` (lists of currency codes)
+    and ``top`` (a whole number), each optional."""
+    if not isinstance(markets, Mapping):
+        raise ConfigError(
+            'MARKETS must be a JSON object like {"kraken": ["BTC/USD", "ETH/USD"], "binance": '
+            '{"quote": ["USDT"], "top": 200}, "bitstamp": "*"}'
+        )
+    for exchange_id, rule in markets.items():
+        if exchange_id not in ccxt_exchange_ids():
+            raise ConfigError(f"MARKETS: {exchange_id!r} is not a ccxt exchange id")
+        where = f"MARKETS[{exchange_id!r}]"
+        if isinstance(rule, list):
+            bad = [p for p in rule if not _is_pair(p)]
+            if bad:
+                raise ConfigError(f"{where}: {bad[0]!r} is not a BASE/QUOTE pair")
+        elif isinstance(rule, Mapping):
+            unknown = [key for key in rule if key not in RULE_KEYS]
+            if unknown:
+                raise ConfigError(f"{where}: unknown key {unknown[0]!r}; a rule takes {', '.join(RULE_KEYS)}")
+            for key in ("quote", "base"):
+                if key in rule and not _is_codes(rule[key]):
+                    example = '["USDT", "USD"]'
+                    raise ConfigError(
+                        f"{where}: {key} must be a list of currency codes like {example}, got {rule[key]!r}"
+                    )
+            if "top" in rule and not _whole(rule["top"]):
+                raise ConfigError(f"{where}: top must be a whole number of at least 1, got {rule['top']!r}")
+        elif rule != "*":
+            raise ConfigError(
+                f'{where}: {rule!r} is not a list of BASE/QUOTE pairs, "*" (every active spot market) '
+                'or a rule like {"quote": ["USDT", "USD"], "base": ["BTC"], "top": 200}'
+            )
+
+
 def validate(config: Mapping[str, Any]) -> None:
     """Raise ConfigError naming the first core key whose value has the wrong shape (extensions such
     as the exports check their own keys: ``add_check``)."""
-    markets = config["MARKETS"]
-    if not isinstance(markets, Mapping) or not all(_is_str_list(p) for p in markets.values()):
-        raise ConfigError('MARKETS must be a JSON object like {"kraken": ["BTC/USD", "ETH/USD"]}')
-    for exchange_id, pairs in markets.items():
-        if exchange_id not in ccxt_exchange_ids():
-            raise ConfigError(f"MARKETS: {exchange_id!r} is not a ccxt exchange id")
-        bad = [p for p in pairs if p.count("/") != 1]
-        if bad:
-            raise ConfigError(f"MARKETS[{exchange_id!r}]: {bad[0]!r} is not a BASE/QUOTE pair")
+    validate_markets(config["MARKETS"])
     options = config["EXCHANGE_OPTIONS"]
     if not isinstance(options, Mapping) or not all(isinstance(o, Mapping) for o in options.values()):
         raise ConfigError('EXCHANGE_OPTIONS must be a JSON object like {"kraken": {"timeout": 5000}}')

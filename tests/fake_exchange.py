@@ -9,6 +9,16 @@ perpetuals: listed only, never ticked); ticker and book payloads are generated f
 ``urls.api`` entry re-rooted on this server, binance spot only). Unknown paths get a 404 JSON body
 (``{"fake_exchange": "no route", ...}``) and are listed in ``unhandled``; every request is in ``requests``.
 
+Thousands of markets: ``add_markets(exchange, count)`` lists ``count`` synthetic spot markets more
+(``S00000/USDT``, ``S00001/USD``, ...; the i-th with a 24 h quote volume of about 1e9 / (i + 1): ``ranking``
+gives the order) with a ticker each, in the markets endpoint and every ticker endpoint of the exchange, on the
+four above and on the ``VENUES`` that speak their formats or okx's and bybit's (binanceus; okx, myokx, okxus;
+bybit, bybiteu), which list only such markets; batched ticker entries are built once per ticker state, so a
+whole-exchange answer of thousands stays fast. ``set_latency(exchange, seconds)`` answers each request to that
+exchange that much later (concurrent requests wait side by side). The module function
+``exchange_options(base_url)`` gives every served exchange's ccxt options for a fake another process runs
+(bench/collect.py).
+
 Endpoints ccxt hits (relative to ``base_url + "/<id>"``)::
 
     kraken    load_markets  /0/public/Assets, /0/public/AssetPairs
@@ -30,6 +40,13 @@ Endpoints ccxt hits (relative to ``base_url + "/<id>"``)::
               ticker        /api/v3/ticker/24hr?symbol=BTCUSDT
               book          /api/v3/depth?symbol=BTCUSDT&limit=N
     coingecko               /api/v3/coins/markets?vs_currency=usd&ids=bitcoin,ethereum  (and /api/v3/ping)
+    binanceus               as binance
+    okx, myokx, okxus       load_markets  /api/v5/public/instruments?instType=SPOT   (other types: none)
+                            tickers       /api/v5/market/tickers?instType=SPOT       (all; ccxt filters)
+                            ticker        /api/v5/market/ticker?instId=BTC-USDT
+    bybit, bybiteu          load_markets  /v5/market/instruments-info?category=spot  (other categories: none)
+                            tickers       /v5/market/tickers?category=spot           (all; ccxt filters)
+                            ticker        /v5/market/tickers?category=spot&symbol=BTCUSDT
 
 OHLCV candles (``set_candles``; timeframes in ``TIMEFRAMES``) for ``fetch_ohlcv(symbol, tf, since, limit)``::
 
@@ -106,12 +123,13 @@ from __future__ import annotations
 
 import bisect
 import copy
+import functools
 import json
 import math
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -198,7 +216,70 @@ _CCXT_OPTIONS: dict[str, dict[str, Any]] = {
         "fetchMargins": False,
         "fetchCurrencies": False,
     },
+    # spot instruments only (okx: no futures/swap/option lists; bybit: no linear/inverse/option lists)
+    "okx": {"fetchMarkets": {"types": ["spot"]}},
+    "bybit": {"fetchMarkets": {"types": ["spot"]}},
 }
+#: More ccxt ids served, in the wire format of the exchange they share it with: they list only the
+#: synthetic markets ``add_markets`` gives them (binanceus is ccxt's subclass of binance; okx, myokx
+#: (OKX EEA) and okxus are one API on three hosts, as are bybit and bybiteu).
+VENUES: dict[str, str] = {
+    "binanceus": "binance",
+    "okx": "okx",
+    "myokx": "okx",
+    "okxus": "okx",
+    "bybit": "bybit",
+    "bybiteu": "bybit",
+}
+#: The wire format each served exchange speaks.
+FORMATS: dict[str, str] = {**{name: name for name in MARKET_IDS}, **VENUES}
+#: Where a batched ticker entry carries its time, re-stamped on each answer of a "now" ticker.
+_RESTAMP: dict[str, Callable[[dict[str, Any], int], None]] = {
+    "binance": lambda entry, ts: entry.update(openTime=ts - 86_400_000, closeTime=ts),
+    "bitstamp": lambda entry, ts: entry.update(timestamp=str(ts // 1000)),
+    "okx": lambda entry, ts: entry.update(ts=str(ts)),
+}
+#: How each wire format spells the market id of BASE/QUOTE (the synthetic markets' ids).
+_MARKET_ID: dict[str, Callable[[str, str], str]] = {
+    "kraken": lambda base, quote: base + quote,
+    "coinbase": lambda base, quote: f"{base}-{quote}",
+    "bitstamp": lambda base, quote: (base + quote).lower(),
+    "binance": lambda base, quote: base + quote,
+    "okx": lambda base, quote: f"{base}-{quote}",
+    "bybit": lambda base, quote: base + quote,
+}
+
+
+@functools.cache
+def _real_api_urls(name: str) -> dict[str, str]:
+    """The real API base URLs of ccxt's class ``name`` (the venues' from ccxt itself)."""
+    if name in _REAL_API_URLS:
+        return _REAL_API_URLS[name]
+    import ccxt  # only for the venues: the four are written out above
+
+    api = getattr(ccxt, name)().urls["api"]
+    return {key: url for key, url in api.items() if isinstance(url, str)}
+
+
+def exchange_options(base_url: str, timeout_ms: int = 2000) -> dict[str, dict[str, Any]]:
+    """ccxt constructor options for every exchange a fake at ``base_url`` serves (the four and the
+    ``VENUES``): every API URL re-rooted there, spot only, ``timeout_ms``. A module function, so a
+    process can point ccxt at a fake another process runs."""
+    result: dict[str, dict[str, Any]] = {}
+    for name in (*MARKET_IDS, *VENUES):
+        if name == "coingecko":
+            continue
+        api = {
+            key: f"{base_url}/{name}{urlsplit(real).path.rstrip('/')}"
+            for key, real in _real_api_urls(name).items()
+        }
+        options: dict[str, Any] = {"urls": {"api": api}, "timeout": int(timeout_ms)}
+        own = _CCXT_OPTIONS.get(name, _CCXT_OPTIONS.get(FORMATS[name]))
+        if own is not None:
+            options["options"] = copy.deepcopy(own)
+        result[name] = options
+    return result
+
 
 #: Kraken's own asset codes where they differ from ccxt's unified ones (ccxt maps them back).
 _KRAKEN_ASSETS: dict[str, str] = {"BTC": "XXBT", "ETH": "XETH", "USD": "ZUSD", "EUR": "ZEUR", "GBP": "ZGBP"}
@@ -358,7 +439,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class FakeExchange:
-    """Real HTTP server on 127.0.0.1 speaking the public REST formats ccxt reads (4 exchanges + CoinGecko).
+    """Real HTTP server on 127.0.0.1 speaking the public REST formats ccxt reads (4 exchanges + CoinGecko,
+    and the ``VENUES`` that share their formats or speak okx's and bybit's, for synthetic markets).
 
     Every exchange lives under ``base_url + "/<ccxt id>"``; CoinGecko v3 under ``coingecko_url``.
     State (tickers, books, faults, overrides, request log) is shared by all server threads behind one lock.
@@ -366,6 +448,8 @@ class FakeExchange:
 
     EXCHANGES = ("kraken", "coinbase", "bitstamp", "binance")
     SOURCES = (*EXCHANGES, "coingecko")
+    VENUES = tuple(VENUES)
+    SERVED = (*SOURCES, *VENUES)
 
     def __init__(self) -> None:
         """Create a stopped server with default markets, tickers and books."""
@@ -384,6 +468,14 @@ class FakeExchange:
         self._faults: dict[str, list[_Fault]] = {}
         self._overrides: dict[tuple[str, str], _Response] = {}
         self._listings: dict[str, list[_Listed]] = {}  # set_listing; absent: the fixture's markets
+        # every served market: pair -> exchange market id, and back (lower-case id -> pair)
+        self._ids: dict[str, dict[str, str]] = {}
+        self._by_id: dict[str, dict[str, str]] = {}
+        self._synthetic: dict[str, list[str]] = {}  # add_markets' pairs per exchange, in order
+        self._latency: dict[str, float] = {}  # set_latency: seconds before each answer
+        # batched ticker entries by (exchange, pair), kept while the pair's _Ticker is the same object
+        self._wire: dict[tuple[str, str], tuple[_Ticker, dict[str, Any]]] = {}
+        self._listing_wire: dict[str, list[Any]] = {}  # the synthetic markets' listing entries
         self._update_id = 1000
         self._fixtures: dict[str, Any] = {
             "kraken/AssetPairs": _load("kraken/AssetPairs.json"),
@@ -457,19 +549,12 @@ class FakeExchange:
         return self.base_url + "/coingecko/api/v3"
 
     def exchange_options(self, timeout_ms: int = 2000) -> dict[str, dict[str, Any]]:
-        """ccxt constructor options per served exchange: every API URL re-rooted here, spot only, timeout."""
-        base = self.base_url
-        result: dict[str, dict[str, Any]] = {}
-        for name in self.EXCHANGES:
-            api: dict[str, str] = {}
-            for key, real in _REAL_API_URLS[name].items():
-                path = urlsplit(real).path.rstrip("/")
-                api[key] = f"{base}/{name}{path}"
-            options: dict[str, Any] = {"urls": {"api": api}, "timeout": int(timeout_ms)}
-            if name in _CCXT_OPTIONS:
-                options["options"] = copy.deepcopy(_CCXT_OPTIONS[name])
-            result[name] = options
-        return result
+        """ccxt constructor options per served exchange (the four, and each of the ``VENUES`` once
+        ``add_markets`` gave it markets): every API URL re-rooted here, spot only, timeout."""
+        with self._lock:
+            venues = {name for name in self.VENUES if self._synthetic.get(name)}
+        options = exchange_options(self.base_url, timeout_ms)
+        return {name: value for name, value in options.items() if name in self.EXCHANGES or name in venues}
 
     # ----------------------------------------------------------------- state
 
@@ -486,6 +571,14 @@ class FakeExchange:
             self.server_errors.clear()
             self.markets.clear()
             self.markets.update({name: list(ids) for name, ids in MARKET_IDS.items()})
+            self._ids = {name: dict(MARKET_IDS.get(name, {})) for name in self.SERVED}
+            self._by_id = {
+                name: {mid.lower(): pair for pair, mid in ids.items()} for name, ids in self._ids.items()
+            }
+            self._synthetic = {}
+            self._latency = {}
+            self._wire = {}
+            self._listing_wire = {}
             self._tickers = {}
             for name, prices in DEFAULT_LAST.items():
                 for pair, last in prices.items():
@@ -496,10 +589,12 @@ class FakeExchange:
 
     def _check(self, exchange: str, pair: str | None = None) -> None:
         """Raise ValueError for an exchange / pair this server does not serve."""
-        if exchange not in self.SOURCES:
-            raise ValueError(f"unknown exchange {exchange!r}; served: {self.SOURCES}")
-        if pair is not None and pair not in MARKET_IDS[exchange]:
-            raise ValueError(f"{exchange} does not list {pair!r}; it lists {list(MARKET_IDS[exchange])}")
+        if exchange not in self.SERVED:
+            raise ValueError(f"unknown exchange {exchange!r}; served: {self.SERVED}")
+        if pair is not None and pair not in self._ids[exchange]:
+            listed = list(self._ids[exchange])
+            shown = listed if len(listed) <= 10 else [*listed[:10], f"... {len(listed) - 10} more"]
+            raise ValueError(f"{exchange} does not list {pair!r}; it lists {shown}")
 
     @staticmethod
     def _spread(price: float) -> tuple[float, float]:
@@ -557,6 +652,8 @@ class FakeExchange:
         self._check(exchange)
         if exchange == "coingecko":
             raise ValueError("coingecko lists coins, not markets")
+        if exchange in self.VENUES:
+            raise ValueError(f"{exchange} lists only the markets add_markets gives it")
         bad = [
             p for p in (*pairs, *perpetuals) if p.count("/") != 1 or p != p.upper() or not all(p.split("/"))
         ]
@@ -570,6 +667,76 @@ class FakeExchange:
         listed += [_Listed(p, perpetual=True) for p in dict.fromkeys(perpetuals)]
         with self._lock:
             self._listings[exchange] = listed
+
+    def add_markets(
+        self,
+        exchange: str,
+        count: int,
+        *,
+        quotes: Sequence[str] = ("USDT", "USD", "EUR", "BTC"),
+        start: int = 0,
+    ) -> list[str]:
+        """List ``count`` more (synthetic) spot markets on ``exchange``, each with a ticker; return them.
+
+        The pairs are ``S00000/USDT``, ``S00001/USD``, ... (bases numbered from ``start``, ``quotes`` in
+        turn); the i-th has a 24 h quote volume of about 1e9 / (i + 1), so the list returned is also their
+        ranking by quote volume, largest first (``ranking`` ranks every served pair). They are in the markets
+        endpoint's answer next to the fixture's (or ``set_listing``'s) markets and in every ticker answer
+        (the whole exchange, by name, one by one) in the exchange's own layout, with books; ``set_ticker``
+        and ``set_candles`` take them. Any served exchange but coingecko; ``reset()`` removes them.
+        """
+        self._check(exchange)
+        if exchange == "coingecko":
+            raise ValueError("coingecko lists coins, not markets")
+        if count < 1 or start < 0:
+            raise ValueError("count must be >= 1 and start >= 0")
+        if not quotes or not all(q.isalnum() and q == q.upper() for q in quotes):
+            raise ValueError(f"quotes must be upper-case currency codes, got {list(quotes)!r}")
+        made: dict[str, tuple[str, _Ticker]] = {}
+        for i in range(start, start + count):
+            base, quote = f"S{i:05d}", quotes[i % len(quotes)]
+            last = round(0.5 + (i * 7919 % 20000) / 10, 4)
+            bid, ask = self._spread(last)
+            volume = round(1e9 / (i + 1) / last, 6)
+            made[f"{base}/{quote}"] = (
+                _MARKET_ID[FORMATS[exchange]](base, quote),
+                _Ticker(last, bid, ask, volume, None, last),
+            )
+        with self._lock:
+            taken = [pair for pair in made if pair in self._ids[exchange]]
+            if taken:
+                raise ValueError(f"{exchange} already lists {taken[0]}; give another start")
+            for pair, (market_id, ticker) in made.items():
+                self._ids[exchange][pair] = market_id
+                self._by_id[exchange][market_id.lower()] = pair
+                self._tickers[exchange, pair] = ticker
+            self._synthetic.setdefault(exchange, []).extend(made)
+            self.markets.setdefault(exchange, []).extend(made)
+        return list(made)
+
+    def set_latency(self, exchange: str, seconds: float) -> None:
+        """Answer every request to ``exchange`` ``seconds`` late from now on (0: at once; ``reset()``)."""
+        self._check(exchange)
+        if not (isinstance(seconds, int | float) and 0 <= seconds < math.inf):
+            raise ValueError(f"latency must be a number of seconds >= 0, got {seconds!r}")
+        with self._lock:
+            self._latency[exchange] = float(seconds)
+
+    def ranking(self, exchange: str) -> list[str]:
+        """Every pair ``exchange`` serves a ticker for, by the 24 h quote volume its tickers carry (base
+        volume x price), largest first; pairs without a numeric volume last; ties by pair."""
+        self._check(exchange)
+        with self._lock:
+            volumes = {
+                pair: self._quote_volume(
+                    self._tickers[exchange, pair].volume, self._tickers[exchange, pair].ref
+                )
+                for pair in self._ids[exchange]
+            }
+        number = {
+            p: v if isinstance(v, int | float) and math.isfinite(v) else -1.0 for p, v in volumes.items()
+        }
+        return sorted(number, key=lambda pair: (-number[pair], pair))
 
     def _listing(self, exchange: str) -> list[_Listed] | None:
         """What ``set_listing`` set for ``exchange`` (None: serve the fixture's markets)."""
@@ -702,7 +869,7 @@ class FakeExchange:
         split = urlsplit(handler.path)
         parts = split.path.split("/", 2)
         exchange = parts[1] if len(parts) > 1 else ""
-        if exchange not in self.SOURCES:
+        if exchange not in self.SERVED:
             exchange, rel = "", split.path
         else:
             rel = "/" + (parts[2] if len(parts) > 2 else "")
@@ -710,6 +877,10 @@ class FakeExchange:
         with self._lock:
             self.requests.append((exchange, rel, query))
         target = f"{rel}?{query}" if query else rel
+        with self._lock:
+            latency = self._latency.get(exchange, 0.0)
+        if latency:
+            self._stopping.wait(latency)
         fault = self._take_fault(exchange, target) if exchange else None
         try:
             if fault is not None and fault.kind in ("429", "500", "503"):
@@ -772,8 +943,10 @@ class FakeExchange:
             override = self._overrides.get((exchange, key))
         if override is not None:
             return override
-        if method != "GET":
+        if method != "GET" or not exchange:
             return None
+        if exchange in self.VENUES:
+            return getattr(self, f"_{FORMATS[exchange]}_api")(exchange, key, query)  # type: ignore[no-any-return]
         route = getattr(self, f"_{exchange}", None)
         return route(key, query) if route is not None else None
 
@@ -808,10 +981,35 @@ class FakeExchange:
 
     def _pair_by_id(self, exchange: str, market_id: str) -> str | None:
         """Unified pair for an exchange market id (case-insensitive), or None."""
-        for pair, mid in MARKET_IDS[exchange].items():
-            if mid.lower() == market_id.lower():
-                return pair
-        return None
+        with self._lock:
+            return self._by_id[exchange].get(market_id.lower())
+
+    def _batched(self, exchange: str, pair: str, build: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+        """``build(pair)``, one ticker entry of a batched answer, built once per ticker state (``set_ticker``
+        makes a new one) so thousands of markets answer fast; a "now" timestamp is stamped afresh."""
+        with self._lock:
+            state = self._tickers[exchange, pair]
+            hit = self._wire.get((exchange, pair))
+        if hit is None or hit[0] is not state:
+            hit = (state, build(pair))
+            with self._lock:
+                self._wire[exchange, pair] = hit
+        entry = dict(hit[1])
+        restamp = _RESTAMP.get(FORMATS[exchange])
+        if state.ts_ms is None and restamp is not None:
+            restamp(entry, _now_ms())
+        return entry
+
+    def _synthetic_listing(self, exchange: str, build: Callable[[str], Any]) -> list[Any]:
+        """The markets endpoint's entries of ``add_markets``' pairs (``build(pair)`` each), built once."""
+        with self._lock:
+            pairs = list(self._synthetic.get(exchange, []))
+            cached = self._listing_wire.get(exchange)
+        if cached is None or len(cached) != len(pairs):
+            cached = [build(pair) for pair in pairs]
+            with self._lock:
+                self._listing_wire[exchange] = cached
+        return cached
 
     def _candle_window(
         self,
@@ -855,50 +1053,59 @@ class FakeExchange:
             return self._kraken_ohlc(query)
         if path in ("/0/public/Ticker", "/0/public/Depth"):
             wanted = _first(query, "pair")
-            pairs = self._kraken_pairs(wanted) if wanted else list(MARKET_IDS["kraken"])
+            ids = self._ids["kraken"]
+            pairs = self._kraken_pairs(wanted) if wanted else list(ids)
             if pairs is None:
                 return _json({"error": ["EQuery:Unknown asset pair"]})
             if path == "/0/public/Ticker":
-                result = {MARKET_IDS["kraken"][pair]: self._kraken_ticker(pair) for pair in pairs}
+                result = {ids[pair]: self._batched("kraken", pair, self._kraken_ticker) for pair in pairs}
             else:
                 count = _int_or_none(_first(query, "count"))
-                result = {MARKET_IDS["kraken"][pair]: self._kraken_book(pair, count) for pair in pairs}
+                result = {ids[pair]: self._kraken_book(pair, count) for pair in pairs}
             return _json({"error": [], "result": result})
         return None
+
+    def _kraken_entry(self, pair: str) -> tuple[str, dict[str, Any]]:
+        """(market id, ``AssetPairs`` entry) for a pair the fixture does not list: id ``BASEQUOTE``."""
+        base, quote = pair.split("/")
+        market_id = base + quote
+        entry = copy.deepcopy(self._fixtures["kraken/AssetPairs"]["result"]["XXBTZUSD"])
+        entry.update(
+            altname=market_id,
+            wsname=pair,
+            base=_KRAKEN_ASSETS.get(base, base),
+            quote=_KRAKEN_ASSETS.get(quote, quote),
+            fee_volume_currency=_KRAKEN_ASSETS.get(quote, quote),
+        )
+        return market_id, entry
 
     def _kraken_asset_pairs(self) -> dict[str, Any]:
         """``AssetPairs``: the fixture, or what ``set_listing`` set (new pairs as id ``BASEQUOTE``)."""
         fixture = self._fixtures["kraken/AssetPairs"]
         listing = self._listing("kraken")
-        if listing is None:
+        synthetic = dict(self._synthetic_listing("kraken", self._kraken_entry))
+        if listing is None and not synthetic:
             return fixture
+        if listing is None:
+            return {"error": [], "result": {**fixture["result"], **synthetic}}
         result = {}
         for item in listing:
             market_id = MARKET_IDS["kraken"].get(item.pair)
             if market_id is not None:
                 entry = copy.deepcopy(fixture["result"][market_id])
             else:
-                base, quote = item.pair.split("/")
-                market_id = base + quote
-                entry = copy.deepcopy(fixture["result"]["XXBTZUSD"])
-                entry.update(
-                    altname=market_id,
-                    wsname=item.pair,
-                    base=_KRAKEN_ASSETS.get(base, base),
-                    quote=_KRAKEN_ASSETS.get(quote, quote),
-                    fee_volume_currency=_KRAKEN_ASSETS.get(quote, quote),
-                )
+                market_id, entry = self._kraken_entry(item.pair)
             entry["status"] = "online" if item.active else "cancel_only"
             result[market_id] = entry
-        return {"error": [], "result": result}
+        return {"error": [], "result": {**synthetic, **result}}
 
     def _kraken_pairs(self, wanted: str) -> list[str] | None:
         """Unified pairs for Kraken's comma-separated ``pair`` (ids or altnames); None if one is unknown."""
-        names: dict[str, str] = {}
+        with self._lock:
+            names = {market_id.upper(): pair for pair, market_id in self._ids["kraken"].items()}
         for market_id, info in self._fixtures["kraken/AssetPairs"]["result"].items():
             pair = self._pair_by_id("kraken", market_id)
             if pair is not None:
-                names[market_id.upper()] = pair
                 names[info["altname"].upper()] = pair
         result = []
         for name in wanted.split(","):
@@ -932,7 +1139,7 @@ class FakeExchange:
             count = 1 if _is_good(v) else 0
             entries.append([ts // 1000, *(_num_str(x) for x in (o, h, low, c, vwap, v)), count])
         last = rows[-1][0] // 1000 if rows else (since or 0)
-        return _json({"error": [], "result": {MARKET_IDS["kraken"][pair]: entries, "last": last}})
+        return _json({"error": [], "result": {self._ids["kraken"][pair]: entries, "last": last}})
 
     def _kraken_ticker(self, pair: str) -> dict[str, Any]:
         """One Kraken ticker entry (no timestamp: Kraken sends none)."""
@@ -978,7 +1185,7 @@ class FakeExchange:
             product_type = _first(query, "product_type")
             if product_type not in (None, "SPOT"):
                 return _json({"products": [], "num_products": 0, "pagination": None})
-            ids = query.get("product_ids")
+            ids = set(query.get("product_ids") or ())
             products = [p for p in self._coinbase_products() if not ids or p["product_id"] in ids]
             return _json({"products": products, "num_products": len(products), "pagination": None})
         if path.startswith(prefix + "/products/"):
@@ -987,9 +1194,11 @@ class FakeExchange:
             if pair is None:
                 return self._coinbase_not_found(rest[0])
             if len(rest) == 1:
-                [product] = [
-                    p for p in self._fixtures["coinbase/products"]["products"] if p["product_id"] == rest[0]
+                templates = [
+                    *self._fixtures["coinbase/products"]["products"],
+                    *(t for _, t in self._synthetic_listing("coinbase", self._coinbase_new_product)),
                 ]
+                [product] = [p for p in templates if p["product_id"] == rest[0]]
                 return _json(self._coinbase_product(product))
             if rest[1:] == ["ticker"]:
                 return _json(self._coinbase_ticker(pair))
@@ -1046,31 +1255,45 @@ class FakeExchange:
         """Spot products: the fixture's, or what ``set_listing`` set (new ones without prices)."""
         fixture = {p["product_id"]: p for p in self._fixtures["coinbase/products"]["products"]}
         listing = self._listing("coinbase")
-        if listing is None:
-            return [self._coinbase_product(product) for product in fixture.values()]
         products = []
-        for item in listing:
+        if listing is None:
+            products = [self._coinbase_product(product) for product in fixture.values()]
+        for item in listing or ():
             product_id = MARKET_IDS["coinbase"].get(item.pair)
             if product_id is not None:
                 product = self._coinbase_product(fixture[product_id])
             else:
-                base, quote = item.pair.split("/")
-                product = copy.deepcopy(fixture["BTC-USD"])
-                product.update(
-                    product_id=f"{base}-{quote}",
-                    display_name=f"{base}-{quote}",
-                    base_currency_id=base,
-                    quote_currency_id=quote,
-                    base_display_symbol=base,
-                    quote_display_symbol=quote,
-                    base_name=base,
-                    quote_name=quote,
-                    alias_to=[],
-                )
+                product = self._coinbase_new_product(item.pair)[1]
             product["trading_disabled"] = not item.active
             product["status"] = "online" if item.active else "offline"
             products.append(product)
+        listed = {product["product_id"] for product in products}
+        for pair, template in self._synthetic_listing("coinbase", self._coinbase_new_product):
+            if template["product_id"] not in listed:
+                products.append(
+                    self._batched("coinbase", pair, lambda _, t=template: self._coinbase_product(t))
+                )
         return products
+
+    def _coinbase_new_product(self, pair: str) -> tuple[str, dict[str, Any]]:
+        """(pair, product entry) for a pair the fixture does not list, from its BTC-USD entry."""
+        base, quote = pair.split("/")
+        [template] = [
+            p for p in self._fixtures["coinbase/products"]["products"] if p["product_id"] == "BTC-USD"
+        ]
+        product = copy.deepcopy(template)
+        product.update(
+            product_id=f"{base}-{quote}",
+            display_name=f"{base}-{quote}",
+            base_currency_id=base,
+            quote_currency_id=quote,
+            base_display_symbol=base,
+            quote_display_symbol=quote,
+            base_name=base,
+            quote_name=quote,
+            alias_to=[],
+        )
+        return pair, product
 
     def _coinbase_product(self, template: dict[str, Any]) -> dict[str, Any]:
         """One product entry with price / volume from the ticker state."""
@@ -1090,7 +1313,7 @@ class FakeExchange:
         t, ts = self._state("coinbase", pair)
         payload = copy.deepcopy(self._fixtures["coinbase/ticker"])
         trade = payload["trades"][0]
-        trade["product_id"] = MARKET_IDS["coinbase"][pair]
+        trade["product_id"] = self._ids["coinbase"][pair]
         trade["price"] = _num_str(t.last)
         trade["time"] = _iso(ts, 6) if isinstance(ts, int) else ts
         payload["best_bid"] = _num_str(t.bid)
@@ -1105,7 +1328,7 @@ class FakeExchange:
         t, _ = self._state("coinbase", pair)
         return {
             "pricebook": {
-                "product_id": MARKET_IDS["coinbase"][pair],
+                "product_id": self._ids["coinbase"][pair],
                 "bids": [{"price": _num_str(p), "size": _num_str(s)} for p, s in bids],
                 "asks": [{"price": _num_str(p), "size": _num_str(s)} for p, s in asks],
                 "time": _iso(_now_ms(), 6),
@@ -1120,7 +1343,8 @@ class FakeExchange:
         if path == "/api/v2/markets":
             return _json(self._bitstamp_markets())
         if path == "/api/v2/ticker":
-            return _json([self._bitstamp_ticker(pair, with_pair=True) for pair in MARKET_IDS["bitstamp"]])
+            pairs = list(self._ids["bitstamp"])
+            return _json([self._batched("bitstamp", pair, self._bitstamp_batch_ticker) for pair in pairs])
         if path.startswith("/api/v2/ohlc/"):
             pair = self._pair_by_id("bitstamp", path[len("/api/v2/ohlc/") :])
             return None if pair is None else self._bitstamp_ohlc(pair, query)
@@ -1138,8 +1362,9 @@ class FakeExchange:
         """``markets/``: the fixture, or what ``set_listing`` set (perpetuals as ``PERPETUAL``)."""
         fixture = {m["market_symbol"]: m for m in self._fixtures["bitstamp/markets"]}
         listing = self._listing("bitstamp")
+        synthetic = self._synthetic_listing("bitstamp", self._bitstamp_new_market)
         if listing is None:
-            return list(fixture.values())
+            return [*fixture.values(), *synthetic]
         markets = []
         for item in listing:
             base, quote = item.pair.split("/")
@@ -1147,14 +1372,7 @@ class FakeExchange:
             if market_id is not None and not item.perpetual:
                 entry = copy.deepcopy(fixture[market_id])
             else:
-                entry = copy.deepcopy(fixture["btcusd"])
-                entry.update(
-                    name=item.pair,
-                    market_symbol=f"{base}{quote}".lower(),
-                    base_currency=base,
-                    counter_currency=quote,
-                    description=f"{base} / {quote}",
-                )
+                entry = self._bitstamp_new_market(item.pair)
             if item.perpetual:
                 entry.update(
                     name=f"{item.pair}-PERP",
@@ -1164,7 +1382,26 @@ class FakeExchange:
                 )
             entry["trading"] = "Enabled" if item.active else "Disabled"
             markets.append(entry)
-        return markets
+        listed = {entry["market_symbol"] for entry in markets}
+        return [*markets, *(entry for entry in synthetic if entry["market_symbol"] not in listed)]
+
+    def _bitstamp_new_market(self, pair: str) -> dict[str, Any]:
+        """A ``markets/`` entry for a pair the fixture does not list, from its btcusd entry."""
+        base, quote = pair.split("/")
+        [template] = [m for m in self._fixtures["bitstamp/markets"] if m["market_symbol"] == "btcusd"]
+        entry = copy.deepcopy(template)
+        entry.update(
+            name=pair,
+            market_symbol=f"{base}{quote}".lower(),
+            base_currency=base,
+            counter_currency=quote,
+            description=f"{base} / {quote}",
+        )
+        return entry
+
+    def _bitstamp_batch_ticker(self, pair: str) -> dict[str, Any]:
+        """One entry of ``ticker/`` (every pair's ticker, each naming its pair)."""
+        return self._bitstamp_ticker(pair, with_pair=True)
 
     def _bitstamp_ticker(self, pair: str, with_pair: bool = False) -> dict[str, Any]:
         """Bitstamp ticker (timestamp in unix seconds, as a string)."""
@@ -1237,12 +1474,22 @@ class FakeExchange:
 
     def _binance(self, path: str, query: dict[str, list[str]]) -> _Response | None:
         """Binance spot ``/api/v3`` public endpoints."""
+        return self._binance_api("binance", path, query)
+
+    def _binance_api(self, exchange: str, path: str, query: dict[str, list[str]]) -> _Response | None:
+        """Binance's spot ``/api/v3`` endpoints, for binance or a venue in its format (binanceus)."""
         if path == "/api/v3/exchangeInfo":
             info = copy.deepcopy(self._fixtures["binance/exchangeInfo"])
             info["serverTime"] = _now_ms()
-            listing = self._listing("binance")
+            fixture = info["symbols"]
+            listing = self._listing(exchange)
             if listing is not None:
-                info["symbols"] = [self._binance_symbol(item, info["symbols"]) for item in listing]
+                info["symbols"] = [self._binance_symbol(item, fixture) for item in listing]
+            elif exchange != "binance":
+                info["symbols"] = []  # a venue lists only its synthetic markets
+            listed = {entry["symbol"] for entry in info["symbols"]}
+            new = self._synthetic_listing(exchange, lambda pair: self._binance_symbol(_Listed(pair), fixture))
+            info["symbols"] += [entry for entry in new if entry["symbol"] not in listed]
             return _json(info)
         if path == "/api/v3/ping":
             return _json({})
@@ -1251,10 +1498,10 @@ class FakeExchange:
         if path == "/api/v3/ticker/24hr":
             symbol, symbols = _first(query, "symbol"), _first(query, "symbols")
             if symbol is not None:
-                pair = self._pair_by_id("binance", symbol)
+                pair = self._pair_by_id(exchange, symbol)
                 if pair is None or symbol != symbol.upper():
                     return self._binance_invalid_symbol()
-                return _json(self._binance_ticker(pair))
+                return _json(self._binance_ticker(pair, exchange))
             if symbols is not None:
                 try:
                     wanted = json.loads(symbols)
@@ -1262,18 +1509,20 @@ class FakeExchange:
                     return _json(
                         {"code": -1100, "msg": "Illegal characters found in parameter 'symbols'."}, 400
                     )
-                pairs = [self._pair_by_id("binance", str(s)) for s in wanted]
+                pairs = [self._pair_by_id(exchange, str(s)) for s in wanted]
                 if None in pairs:
                     return self._binance_invalid_symbol()
-                return _json([self._binance_ticker(pair) for pair in pairs if pair is not None])
-            return _json([self._binance_ticker(pair) for pair in MARKET_IDS["binance"]])
+            else:
+                pairs = list(self._ids[exchange])
+            build = functools.partial(self._binance_ticker, exchange=exchange)
+            return _json([self._batched(exchange, pair, build) for pair in pairs if pair is not None])
         if path == "/api/v3/klines":
-            return self._binance_klines(query)
+            return self._binance_klines(query, exchange)
         if path == "/api/v3/depth":
-            pair = self._pair_by_id("binance", _first(query, "symbol") or "")
+            pair = self._pair_by_id(exchange, _first(query, "symbol") or "")
             if pair is None:
                 return self._binance_invalid_symbol()
-            return _json(self._binance_book(pair, _int_or_none(_first(query, "limit")) or 100))
+            return _json(self._binance_book(pair, _int_or_none(_first(query, "limit")) or 100, exchange))
         return None
 
     @staticmethod
@@ -1294,9 +1543,9 @@ class FakeExchange:
         """Binance's answer to an unknown symbol."""
         return _json({"code": -1121, "msg": "Invalid symbol."}, 400)
 
-    def _binance_klines(self, query: dict[str, list[str]]) -> _Response:
+    def _binance_klines(self, query: dict[str, list[str]], exchange: str = "binance") -> _Response:
         """``klines``: ``limit`` (default 500, capped at 1000) rows from startTime, oldest first."""
-        pair = self._pair_by_id("binance", _first(query, "symbol") or "")
+        pair = self._pair_by_id(exchange, _first(query, "symbol") or "")
         if pair is None:
             return self._binance_invalid_symbol()
         timeframe = _first(query, "interval")
@@ -1304,7 +1553,7 @@ class FakeExchange:
             return _json({"code": -1120, "msg": "Invalid interval."}, 400)
         limit = min(_int_or_none(_first(query, "limit")) or 500, 1000)
         start, end = _int_or_none(_first(query, "startTime")), _int_or_none(_first(query, "endTime"))
-        rows = self._candle_window("binance", pair, timeframe, start, end, limit, newest=start is None)
+        rows = self._candle_window(exchange, pair, timeframe, start, end, limit, newest=start is None)
         span = TIMEFRAMES[timeframe] * 1000
         klines = []
         for ts, o, h, low, c, v in rows:
@@ -1325,14 +1574,14 @@ class FakeExchange:
             )
         return _json(klines)
 
-    def _binance_ticker(self, pair: str) -> dict[str, Any]:
+    def _binance_ticker(self, pair: str, exchange: str = "binance") -> dict[str, Any]:
         """Binance 24hr ticker (``closeTime`` is the timestamp ccxt uses)."""
-        t, ts = self._state("binance", pair)
+        t, ts = self._state(exchange, pair)
         entry = copy.deepcopy(self._fixtures["binance/ticker"])
         ref = t.ref
         entry.update(
             {
-                "symbol": MARKET_IDS["binance"][pair],
+                "symbol": self._ids[exchange][pair],
                 "priceChange": _num_str(round(ref - round(ref * 0.99, 2), 2)),
                 "priceChangePercent": "1.010",
                 "weightedAvgPrice": _num_str(ref),
@@ -1351,9 +1600,9 @@ class FakeExchange:
         )
         return entry
 
-    def _binance_book(self, pair: str, limit: int) -> dict[str, Any]:
+    def _binance_book(self, pair: str, limit: int, exchange: str = "binance") -> dict[str, Any]:
         """Binance depth: ``lastUpdateId`` + ``[price, qty]`` string levels."""
-        bids, asks = self._levels("binance", pair)
+        bids, asks = self._levels(exchange, pair)
         with self._lock:
             self._update_id += 1
             update_id = self._update_id
@@ -1361,6 +1610,172 @@ class FakeExchange:
             "lastUpdateId": update_id,
             "bids": [[_num_str(p), _num_str(s)] for p, s in bids[:limit]],
             "asks": [[_num_str(p), _num_str(s)] for p, s in asks[:limit]],
+        }
+
+    # ----------------------------------------------------------------- okx (okx, myokx, okxus)
+
+    def _okx_api(self, exchange: str, path: str, query: dict[str, list[str]]) -> _Response | None:
+        """OKX v5 public endpoints: spot instruments and tickers (no contracts are listed)."""
+        if path == "/api/v5/public/time":
+            return _json({"code": "0", "msg": "", "data": [{"ts": str(_now_ms())}]})
+        if path in ("/api/v5/public/instruments", "/api/v5/market/tickers"):
+            inst_type = _first(query, "instType")
+            if not inst_type:
+                return _json(
+                    {"code": "50014", "msg": "Parameter instType can not be empty.", "data": []}, 400
+                )
+            if inst_type != "SPOT":
+                return _json({"code": "0", "msg": "", "data": []})
+            if path == "/api/v5/public/instruments":
+                data = self._synthetic_listing(exchange, self._okx_instrument)
+            else:
+                build = functools.partial(self._okx_ticker, exchange=exchange)
+                data = [self._batched(exchange, pair, build) for pair in list(self._ids[exchange])]
+            return _json({"code": "0", "msg": "", "data": data})
+        if path == "/api/v5/market/ticker":
+            pair = self._pair_by_id(exchange, _first(query, "instId") or "")
+            if pair is None:
+                return _json({"code": "51001", "msg": "Instrument ID does not exist", "data": []})
+            return _json({"code": "0", "msg": "", "data": [self._okx_ticker(pair, exchange)]})
+        return None
+
+    @staticmethod
+    def _okx_instrument(pair: str) -> dict[str, Any]:
+        """One ``public/instruments?instType=SPOT`` entry (the fields of OKX's v5 documentation)."""
+        base, quote = pair.split("/")
+        return {
+            "alias": "",
+            "baseCcy": base,
+            "category": "1",
+            "ctMult": "",
+            "ctType": "",
+            "ctVal": "",
+            "ctValCcy": "",
+            "expTime": "",
+            "instFamily": "",
+            "instId": f"{base}-{quote}",
+            "instType": "SPOT",
+            "lever": "",
+            "listTime": "1606468572000",
+            "lotSz": "0.00000001",
+            "maxIcebergSz": "9999999999.0000000000000000",
+            "maxLmtAmt": "1000000",
+            "maxLmtSz": "9999999999",
+            "maxMktAmt": "1000000",
+            "maxMktSz": "",
+            "maxStopSz": "",
+            "maxTriggerSz": "9999999999",
+            "maxTwapSz": "9999999999",
+            "minSz": "0.00001",
+            "optType": "",
+            "quoteCcy": quote,
+            "ruleType": "normal",
+            "settleCcy": "",
+            "state": "live",
+            "stk": "",
+            "tickSz": "0.0001",
+            "uly": "",
+        }
+
+    def _okx_ticker(self, pair: str, exchange: str) -> dict[str, Any]:
+        """One ``market/tickers`` entry: strings, ``ts`` in ms, ``volCcy24h`` the quote volume (spot)."""
+        t, ts = self._state(exchange, pair)
+        ref = t.ref
+        return {
+            "instType": "SPOT",
+            "instId": self._ids[exchange][pair],
+            "last": _num_str(t.last),
+            "lastSz": "0.1",
+            "askPx": _num_str(t.ask),
+            "askSz": "1.5",
+            "bidPx": _num_str(t.bid),
+            "bidSz": "2.5",
+            "open24h": _num_str(round(ref * 0.99, 6)),
+            "high24h": _num_str(round(ref * 1.02, 6)),
+            "low24h": _num_str(round(ref * 0.98, 6)),
+            "volCcy24h": _num_str(self._quote_volume(t.volume, ref)),
+            "vol24h": _num_str(t.volume),
+            "ts": str(ts) if isinstance(ts, int) else ts,
+            "sodUtc0": _num_str(round(ref * 0.995, 6)),
+            "sodUtc8": _num_str(round(ref * 0.996, 6)),
+        }
+
+    # ----------------------------------------------------------------- bybit (bybit, bybiteu)
+
+    def _bybit_api(self, exchange: str, path: str, query: dict[str, list[str]]) -> _Response | None:
+        """Bybit v5 public endpoints: spot instruments and tickers (no contracts are listed)."""
+        if path == "/v5/market/time":
+            now = _now_ms()
+            return _json(
+                self._bybit_answer({"timeSecond": str(now // 1000), "timeNano": str(now * 1_000_000)})
+            )
+        if path not in ("/v5/market/instruments-info", "/v5/market/tickers"):
+            return None
+        category = _first(query, "category")
+        if category not in ("spot", "linear", "inverse", "option"):
+            return _json({"retCode": 10001, "retMsg": "params error: category is invalid", "result": {}})
+        entries: list[dict[str, Any]] = []
+        if category == "spot" and path == "/v5/market/instruments-info":
+            entries = self._synthetic_listing(exchange, self._bybit_instrument)
+        elif category == "spot":
+            symbol = _first(query, "symbol")
+            pairs = [self._pair_by_id(exchange, symbol)] if symbol else list(self._ids[exchange])
+            if None in pairs:
+                return _json({"retCode": 10001, "retMsg": "Not supported symbols", "result": {}})
+            build = functools.partial(self._bybit_ticker, exchange=exchange)
+            entries = [self._batched(exchange, pair, build) for pair in pairs if pair is not None]
+        result: dict[str, Any] = {"category": category, "list": entries}
+        if path == "/v5/market/instruments-info":
+            result["nextPageCursor"] = ""
+        return _json(self._bybit_answer(result))
+
+    @staticmethod
+    def _bybit_answer(result: dict[str, Any]) -> dict[str, Any]:
+        """Bybit's v5 envelope (its ``time`` in ms; spot ticker entries carry none of their own)."""
+        return {"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {}, "time": _now_ms()}
+
+    @staticmethod
+    def _bybit_instrument(pair: str) -> dict[str, Any]:
+        """One ``instruments-info?category=spot`` entry (the fields of Bybit's v5 documentation)."""
+        base, quote = pair.split("/")
+        return {
+            "symbol": base + quote,
+            "baseCoin": base,
+            "quoteCoin": quote,
+            "innovation": "0",
+            "status": "Trading",
+            "marginTrading": "none",
+            "stTag": "0",
+            "lotSizeFilter": {
+                "basePrecision": "0.000001",
+                "quotePrecision": "0.00000001",
+                "minOrderQty": "0.000048",
+                "maxOrderQty": "71.73956243",
+                "minOrderAmt": "1",
+                "maxOrderAmt": "2000000",
+            },
+            "priceFilter": {"tickSize": "0.0001"},
+            "riskParameters": {"priceLimitRatioX": "0.01", "priceLimitRatioY": "0.02"},
+        }
+
+    def _bybit_ticker(self, pair: str, exchange: str) -> dict[str, Any]:
+        """One spot ``tickers`` entry: strings, ``turnover24h`` the quote volume."""
+        t, _ = self._state(exchange, pair)
+        ref = t.ref
+        return {
+            "symbol": self._ids[exchange][pair],
+            "bid1Price": _num_str(t.bid),
+            "bid1Size": "2.5",
+            "ask1Price": _num_str(t.ask),
+            "ask1Size": "1.5",
+            "lastPrice": _num_str(t.last),
+            "prevPrice24h": _num_str(round(ref * 0.99, 6)),
+            "price24hPcnt": "0.0101",
+            "highPrice24h": _num_str(round(ref * 1.02, 6)),
+            "lowPrice24h": _num_str(round(ref * 0.98, 6)),
+            "turnover24h": _num_str(self._quote_volume(t.volume, ref)),
+            "volume24h": _num_str(t.volume),
+            "usdIndexPrice": _num_str(ref),
         }
 
     # ----------------------------------------------------------------- coingecko

@@ -307,3 +307,117 @@ def test_an_exchange_without_fetch_tickers_is_asked_per_pair(app, runner, fake):
     assert fake.count("kraken", "Ticker") == len(fake.markets["kraken"])
     assert not [r for r in fake.requests if "Ticker" in r[1] and "," in r[2]]
     assert last_runs(app)["kraken"].stored == len(fake.markets["kraken"])
+
+
+# ---------------------------------------------------------------------------- markets by rule
+
+TICKERS = {"binance": "/api/v3/ticker/24hr", "kraken": "/0/public/Ticker", "okx": "/api/v5/market/tickers"}
+
+
+def ticker_requests(fake):
+    return {name: fake.count(name, path) for name, path in TICKERS.items()}
+
+
+def pairs_of(app, exchange):
+    return {pair for (name, pair) in stored_ticks(app) if name == exchange}
+
+
+def test_rules_collect_what_they_resolve_to_with_one_tickers_request_per_exchange(make_app, fake):
+    fake.add_markets("binance", 2000)
+    fake.add_markets("kraken", 1200)
+    fake.add_markets("okx", 800, quotes=["USDT", "EUR"])
+    markets = {
+        "binance": {"quote": ["USDT", "USD"], "top": 50},
+        "kraken": "*",
+        "okx": {"quote": ["EUR"]},
+        "bitstamp": ["BTC/USD"],
+    }
+    app = make_app(MARKETS=markets, COINGECKO_COINS=None)
+    runner = app.test_cli_runner()
+
+    result = collect(runner)
+
+    assert result.exit_code == 0, result.output
+    top = [p for p in fake.ranking("binance") if p.split("/")[1] in ("USDT", "USD")][:50]
+    assert pairs_of(app, "binance") == set(top)
+    assert pairs_of(app, "kraken") == set(fake.markets["kraken"])
+    assert pairs_of(app, "okx") == {p for p in fake.markets["okx"] if p.endswith("/EUR")}
+    assert pairs_of(app, "bitstamp") == {"BTC/USD"}
+    [tick] = stored_ticks(app)["kraken", "S00005/USD"]
+    assert (tick.last, tick.bid, tick.ask) == (1960.0, 1959.9, 1960.1)
+    assert {run.source: run.stored for run in runs(app)} == {
+        "binance": 50,
+        "kraken": 1203,
+        "okx": 400,
+        "bitstamp": 1,
+    }
+    # binance: its tickers once to rank them, then its 50 by name; kraken and okx: every ticker at once
+    assert ticker_requests(fake) == {"binance": 2, "kraken": 1, "okx": 1}
+    assert fake.count("binance", "ticker/24hr?symbols=") == 1
+    assert fake.count("kraken", "Ticker?pair=") == 0
+
+    before, markets_requests = ticker_requests(fake), len([r for r in fake.requests if "Ticker" not in r[1]])
+    result = collect(runner)  # the next cycle: markets and ranking cached, one request per exchange
+
+    assert result.exit_code == 0, result.output
+    assert {name: n - before[name] for name, n in ticker_requests(fake).items()} == {
+        "binance": 1,
+        "kraken": 1,
+        "okx": 1,
+    }
+    assert fake.count("bitstamp", "ticker") == 2
+    assert (
+        len([r for r in fake.requests if "Ticker" not in r[1]]) - markets_requests == 3
+    )  # binance, okx, bitstamp
+    assert fake.count("binance", "exchangeInfo") == fake.count("okx", "instruments") == 1
+    assert [run.stored for run in runs(app) if run.source == "kraken"] == [1203, 1203]
+
+
+def test_the_volume_ranking_is_refreshed_with_the_listings_not_at_each_cycle(make_app, fake):
+    from cryptocrunch.worker.jobs import Sources, run_job
+
+    fake.add_markets("binance", 300, quotes=["USDT"])
+    app = make_app(MARKETS={"binance": {"top": 3}}, COINGECKO_COINS=None)
+    runner = app.test_cli_runner()
+    assert collect(runner).exit_code == 0
+    assert pairs_of(app, "binance") == {"S00000/USDT", "S00001/USDT", "S00002/USDT"}
+    fake.set_ticker("binance", "S00299/USDT", 1.0, volume=1e12)  # the largest by far from now on
+
+    assert collect(runner).exit_code == 0  # ranked as before: not asked again
+    assert "S00299/USDT" not in pairs_of(app, "binance")
+    assert fake.count("binance", "ticker/24hr") - fake.count("binance", "symbols=") == 1
+
+    run = run_job(app, "listings", Sources(app))  # the worker's daily listings job
+
+    assert (run.status, run.error) == ("ok", None)
+    assert fake.count("binance", "ticker/24hr") - fake.count("binance", "symbols=") == 2
+    assert fake.count("binance", "exchangeInfo") == 2
+    assert collect(runner).exit_code == 0
+    assert [t.last for t in stored_ticks(app)["binance", "S00299/USDT"]] == [1.0]
+
+
+def test_a_rule_that_resolves_to_nothing_fails_that_exchange_only_saying_why(make_app, fake):
+    app = make_app(MARKETS={"kraken": {"quote": ["JPY"]}, "binance": ["BTC/USDT"]}, COINGECKO_COINS=None)
+
+    result = collect(app.test_cli_runner())
+
+    assert result.exit_code == 0, result.output
+    latest = last_runs(app)
+    assert latest["kraken"].status == "error"
+    assert latest["kraken"].error == (
+        "MARKETS['kraken']: every active spot market quoted in JPY: "
+        "none among the 3 active spot markets kraken lists"
+    )
+    assert (latest["binance"].status, latest["binance"].stored) == ("ok", 1)
+
+
+def test_pair_narrows_a_rule_to_the_markets_it_resolves_to(make_app, fake):
+    fake.add_markets("kraken", 10)
+    fake.add_markets("binance", 10)
+    app = make_app(MARKETS={"kraken": "*", "binance": {"top": 1}}, COINGECKO_COINS=None)
+
+    result = collect(app.test_cli_runner(), "--pair", "S00001-USD")
+
+    assert result.exit_code == 0, result.output
+    assert list(stored_ticks(app)) == [("kraken", "S00001/USD")]
+    assert [run.source for run in runs(app)] == ["kraken"]  # binance's top 1 is S00000/USDT: nothing to do

@@ -20,9 +20,11 @@ from typing import Any
 import ccxt
 import pytest
 import requests
-from fake_exchange import FakeExchange
+from fake_exchange import MARKET_IDS, FakeExchange, exchange_options
 
 EXCHANGES = FakeExchange.EXCHANGES
+VENUES = FakeExchange.VENUES
+MARKET_IDS_OF = {name: list(ids) for name, ids in MARKET_IDS.items() if name != "coingecko"}
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "responses"
 MARKETS_ENDPOINT = {
@@ -94,10 +96,13 @@ def outcome(call: Callable[[], Any]) -> Any:
 
 
 def test_exchange_options_are_json_and_point_every_api_url_here(fx: FakeExchange, make) -> None:
+    assert set(fx.exchange_options()) == set(EXCHANGES)  # a venue once it has markets:
+    for name in VENUES:
+        fx.add_markets(name, 1)
     options = fx.exchange_options(timeout_ms=1234)
-    assert set(options) == set(EXCHANGES)
+    assert set(options) == {*EXCHANGES, *VENUES} == set(exchange_options(fx.base_url, 1234))
     assert json.loads(json.dumps(options)) == options
-    for name in EXCHANGES:
+    for name in (*EXCHANGES, *VENUES):
         exchange = make(name, timeout_ms=1234)
         assert exchange.timeout == 1234
         urls = [url for url in exchange.urls["api"].values() if isinstance(url, str)]
@@ -855,3 +860,114 @@ def test_set_candles_refuses_bad_input_and_reset_clears(fx: FakeExchange, make) 
     assert len(exchange.fetch_ohlcv("BTC/USDT", "1m", since=DAY0)) == 3
     fx.reset()
     assert exchange.fetch_ohlcv("BTC/USDT", "1m", since=DAY0) == []
+
+
+# ---------------------------------------------------------------------------- thousands of synthetic markets
+
+SERVED = (*EXCHANGES, *VENUES)
+TIMESTAMPED = {"bitstamp", "binance", "binanceus", "okx", "myokx", "okxus"}  # the others' tickers carry none
+
+
+def _spot(exchange: Any) -> dict[str, str]:
+    """ccxt params for spot tickers (bybit's default market type is swap)."""
+    return {} if exchange.options.get("defaultType", "spot") == "spot" else {"type": "spot"}
+
+
+@pytest.mark.parametrize("name", SERVED)
+def test_add_markets_lists_thousands_with_tickers_in_the_exchange_s_own_layout(
+    fx: FakeExchange, make, name
+) -> None:
+    added = fx.add_markets(name, 3000)
+    assert len(added) == 3000
+    assert added[:5] == ["S00000/USDT", "S00001/USD", "S00002/EUR", "S00003/BTC", "S00004/USDT"]
+    exchange = make(name)
+
+    markets = exchange.load_markets()
+    assert set(markets) == set(fx.markets[name]) == set(MARKET_IDS_OF.get(name, [])) | set(added)
+    assert all(markets[p]["spot"] and markets[p]["active"] for p in added)
+    assert (markets["S00002/EUR"]["base"], markets["S00002/EUR"]["quote"]) == ("S00002", "EUR")
+
+    before = len(fx.requests)
+    tickers = exchange.fetch_tickers(None, _spot(exchange))
+    assert len(fx.requests) - before == 1  # the whole exchange in one answer
+    assert set(tickers) == set(fx.markets[name])
+    assert sorted(tickers, key=lambda s: (-tickers[s]["quoteVolume"], s)) == fx.ranking(name)
+    ticker = tickers["S00007/BTC"]
+    if name == "coinbase":  # its products list carries no bid/ask (see CARRIES)
+        assert (ticker["bid"], ticker["ask"]) == (None, None)
+    else:
+        assert ticker["bid"] < ticker["last"] < ticker["ask"]
+    assert ticker["quoteVolume"] == pytest.approx(1e9 / 8, rel=1e-6)
+    assert ticker["baseVolume"] * ticker["last"] == pytest.approx(ticker["quoteVolume"], rel=1e-6)
+    if name in TIMESTAMPED:
+        assert abs(ticker["timestamp"] - time.time() * 1000) < 5000
+    else:
+        assert ticker["timestamp"] is None
+
+    before = len(fx.requests)
+    named = exchange.fetch_tickers(added[100:103])
+    assert len(fx.requests) - before == 1
+    assert sorted(named) == sorted(added[100:103])
+
+    fx.set_ticker(name, "S00007/BTC", 12.5, volume=2.0)  # a new ticker state, not the cached answer
+    again = exchange.fetch_tickers(None, _spot(exchange))["S00007/BTC"]
+    assert (again["last"], again["quoteVolume"]) == (12.5, 25.0)
+    assert (fx.unhandled, fx.server_errors) == ([], [])
+    fx.reset()
+    if name in VENUES:
+        assert name not in fx.exchange_options()
+    else:
+        assert sorted(make(name).load_markets()) == sorted(MARKET_IDS_OF[name])
+
+
+def test_synthetic_markets_have_books_and_single_tickers_where_the_fake_serves_them(fx, make) -> None:
+    for name in ("kraken", "coinbase", "bitstamp", "binance", "binanceus"):
+        [pair] = fx.add_markets(name, 1, start=42)
+        exchange = make(name)
+        assert exchange.fetch_ticker(pair)["last"] == pytest.approx(0.5 + 42 * 7919 % 20000 / 10)
+        book = exchange.fetch_order_book(pair, 5)
+        assert book["bids"][0][0] < book["asks"][0][0]
+    for name in ("okx", "bybit"):
+        [pair] = fx.add_markets(name, 1, start=42)
+        assert make(name).fetch_ticker(pair)["last"] == pytest.approx(0.5 + 42 * 7919 % 20000 / 10)
+    assert (fx.unhandled, fx.server_errors) == ([], [])
+
+
+def test_set_latency_delays_every_answer_of_that_exchange_only(fx: FakeExchange) -> None:
+    def timed(path: str) -> float:
+        started = time.monotonic()
+        requests.get(fx.base_url + path, timeout=5).raise_for_status()
+        return time.monotonic() - started
+
+    fx.set_latency("binance", 0.3)
+    assert timed("/kraken/0/public/Time") < 0.25
+    took: list[float] = []
+    threads = [threading.Thread(target=lambda: took.append(timed("/binance/api/v3/time"))) for _ in range(4)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(took) == 4 and all(0.3 <= t < 0.55 for t in took), took
+    assert time.monotonic() - started < 0.55  # answered side by side, not one after another
+    fx.reset()
+    assert timed("/binance/api/v3/time") < 0.25
+
+
+def test_add_markets_and_set_latency_refuse_bad_input(fx: FakeExchange) -> None:
+    with pytest.raises(ValueError, match="coingecko lists coins"):
+        fx.add_markets("coingecko", 10)
+    with pytest.raises(ValueError, match="unknown exchange 'krakken'"):
+        fx.add_markets("krakken", 10)
+    with pytest.raises(ValueError, match="count must be >= 1"):
+        fx.add_markets("kraken", 0)
+    with pytest.raises(ValueError, match="upper-case currency codes"):
+        fx.add_markets("kraken", 10, quotes=["usd"])
+    fx.add_markets("okx", 10)
+    with pytest.raises(ValueError, match="okx already lists S00000/USDT; give another start"):
+        fx.add_markets("okx", 10)
+    assert fx.add_markets("okx", 2, start=10) == ["S00010/EUR", "S00011/BTC"]
+    with pytest.raises(ValueError, match="okx lists only the markets add_markets gives it"):
+        fx.set_listing("okx", ["BTC/USDT"])
+    with pytest.raises(ValueError, match="latency must be a number of seconds >= 0"):
+        fx.set_latency("kraken", -1)

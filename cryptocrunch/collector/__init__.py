@@ -1,5 +1,6 @@
 """The commands that move data in (``flask collect``, ``backfill``, ``import-candles``) and report on
-it (``flask runs``, ``report``): thin commands over the plain functions of this package's modules.
+it (``flask runs``, ``report``, ``markets``): thin commands over the plain functions of this package's
+modules.
 
 Each command imports its machinery when it runs: ccxt alone takes seconds to import, and
 ``flask --help`` or ``flask runs`` should not wait for it.
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from ..sources.coingecko import CoinGeckoSource
     from .backfill import OnPage
     from .cycle import SourceReport
+    from .markets import MarketRule
 
 bp = Blueprint("collector", __name__, cli_group=None)
 
@@ -82,7 +84,7 @@ def refresh_snapshots(session: Session) -> list[str]:
 
 def run_cycle(
     app: Flask,
-    sources: dict[str, tuple[Source, list[str]]],
+    sources: dict[str, tuple[Source, MarketRule]],
     caps_source: CoinGeckoSource,
     *,
     pairs: Sequence[str] = (),
@@ -186,6 +188,33 @@ def collect_command(
         ) from None
 
 
+@bp.cli.command("markets")
+@click.option("--exchange", "exchanges", multiple=True, help="Only this exchange (repeatable).")
+@click.option("--all", "every", is_flag=True, help="Print every pair, not only the first ones.")
+@click.option("--refresh", is_flag=True, help="Load markets and volumes from the exchanges now.")
+@config_file_option
+def markets_command(exchanges: tuple[str, ...], every: bool, refresh: bool, config_file: str | None) -> None:
+    """Print what MARKETS resolves to on each exchange: how many markets, by which rule, which ones."""
+    from ..sources.exchange import CcxtSource
+    from .cycle import build_sources
+    from .markets import Resolved, describe_lines, resolve_all
+
+    app = app_ctx.app
+    try:
+        apply_config_file(app, config_file)
+        built = build_sources(app.config, Path(app.instance_path) / "markets", exchanges)
+    except (ConfigError, ValueError) as error:
+        raise click.UsageError(str(error)) from None
+    sources = {name: pair for name, pair in built.items() if isinstance(pair[0], CcxtSource)}
+    results = resolve_all(sources, reload=refresh)
+    for name, (_, rule) in sources.items():
+        for line in describe_lines(name, rule, results[name], every=every):
+            click.echo(line)
+    failed = [name for name, result in results.items() if not isinstance(result, Resolved)]
+    if failed:
+        raise click.ClickException(f"could not resolve the markets of {', '.join(failed)} (see above)")
+
+
 @bp.cli.command("backfill")
 @click.option("--timeframe", type=click.Choice(list(TIMEFRAMES)), default="1h", show_default=True)
 @click.option(
@@ -203,7 +232,8 @@ def backfill_command(
 ) -> None:
     """Store historical OHLCV candles of the configured markets; a second run continues where it stopped."""
     from .backfill import backfill_configured, parse_since
-    from .cycle import build_sources, normalize_pair
+    from .cycle import build_sources
+    from .markets import normalize_pair
 
     app = app_ctx.app
     now = now_ms()

@@ -16,6 +16,7 @@ from ..models import Run
 from ..sources.base import Source, SourceFailure
 from ..sources.exchange import CcxtSource
 from ..storage import candles, runs
+from .markets import MarketRule, resolve
 
 
 def parse_since(text: str, now: int) -> int:
@@ -121,7 +122,7 @@ OnPage = Callable[[int, int], None]
 
 def backfill_configured(
     session: Session,
-    sources: Mapping[str, tuple[Source, list[str]]],
+    sources: Mapping[str, tuple[Source, MarketRule]],
     timeframe: str,
     start: int,
     end: int,
@@ -132,14 +133,22 @@ def backfill_configured(
 ) -> Iterator[tuple[str, str, BackfillReport | str]]:
     """Backfill every configured exchange market (of ``wanted`` pairs, when given) from ``start``
     or its newest stored candle to ``end``; yield (exchange, pair, its report, or why it was
-    skipped: an exchange on cooldown, or one whose markets could not be loaded). ``progress``
-    gives a page callback per market."""
+    skipped: an exchange on cooldown, or one whose markets could not be loaded). A MARKETS rule
+    is resolved first (pair ``*`` when that fails). ``progress`` gives a page callback per market."""
     cooling = runs.active_cooldowns(session, end)
     session.rollback()
     attempted: dict[str, int] = {}
-    for name, (source, source_pairs) in sources.items():
+    for name, (source, rule) in sources.items():
         if not isinstance(source, CcxtSource):
             continue  # CoinGecko has no candles here
+        if rule.pairs is None and name in cooling:
+            yield name, "*", f"skipped: {name} on cooldown until {utc_text(cooling[name])} UTC"
+            continue
+        try:
+            source_pairs = resolve(rule, source).pairs
+        except SourceFailure as failure:
+            yield name, "*", f"skipped: {failure}"
+            continue
         for pair in source_pairs:
             if wanted and pair not in wanted:
                 continue

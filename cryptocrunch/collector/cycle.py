@@ -1,10 +1,12 @@
-"""One collection cycle: fetch every source concurrently, store everything in one transaction."""
+"""One collection cycle: fetch every source concurrently (one thread each: its MARKETS rule
+resolved, then its tickers in one batched request), store everything in one transaction (on the
+caller's session and thread)."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,10 +22,14 @@ from ..sources.coingecko import CoinGeckoSource
 from ..sources.exchange import CcxtSource
 from ..sources.retry import RetryPolicy
 from ..storage import books, caps, runs, ticks
+from .markets import MarketRule, normalize_pair, resolve
 
 log = logging.getLogger(__name__)
 
 COINGECKO = "coingecko"
+
+#: Sources by name, each with its MARKETS rule (CoinGecko: ``MarketRule(pairs=())``, its coins).
+Sources = Mapping[str, tuple[Source, MarketRule]]
 
 
 @dataclass(slots=True)
@@ -43,11 +49,6 @@ class SourceReport:
     rejections: list[Rejection] = field(default_factory=list)
     #: Why the run is flagged: the source passed REJECTIONS_ALERT rejections within an hour.
     flag: str | None = None
-
-
-def normalize_pair(pair: str) -> str:
-    """Accept ``BTC-USD`` (URL form) or ``BTC/USD`` and return the unified ``BTC/USD``."""
-    return pair.strip().upper().replace("-", "/")
 
 
 def _common(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -97,8 +98,8 @@ def snapshot_caps(session: Session, source: CoinGeckoSource, top: int, keep_reje
 
 def build_sources(
     config: Mapping[str, Any], cache_dir: Path, exchanges: Sequence[str] = ()
-) -> dict[str, tuple[Source, list[str]]]:
-    """Sources to collect from, by name, with their pairs (empty list = all that the source offers).
+) -> dict[str, tuple[Source, MarketRule]]:
+    """Sources to collect from, by name, with their MARKETS rule (resolved at each cycle: ``resolve``).
 
     ``exchanges`` narrows the configured ones; an unknown name raises ValueError.
     """
@@ -109,12 +110,12 @@ def build_sources(
     if unknown:
         raise ValueError(f"{unknown[0]!r} is not configured; configured sources: {', '.join(names)}")
     common = _common(config)
-    sources: dict[str, tuple[Source, list[str]]] = {}
+    sources: dict[str, tuple[Source, MarketRule]] = {}
     for name in names:
         if exchanges and name not in exchanges:
             continue
         if name == COINGECKO:
-            sources[name] = (coingecko_source(config), [])
+            sources[name] = (coingecko_source(config), MarketRule(pairs=()))
         else:
             sources[name] = (
                 CcxtSource(
@@ -125,7 +126,7 @@ def build_sources(
                     book_limit=int(config["BOOK_LIMIT"]),
                     **common,
                 ),
-                [normalize_pair(p) for p in configured[name]],
+                MarketRule.from_config(configured[name]),
             )
     return sources
 
@@ -148,9 +149,43 @@ def guarded(name: str, call: Callable[[], T]) -> tuple[T | SourceFailure, float]
     return result, time.monotonic() - started
 
 
+def _fetch(source: Source, rule: MarketRule, wanted: Sequence[str], books: bool) -> FetchResult | None:
+    """Resolve one source's rule (narrowed to ``wanted`` pairs, if any) and fetch its markets; None
+    when none of ``wanted`` is among them."""
+    if rule.pairs == ():
+        return source.fetch(list(wanted), books)  # everything the source offers (CoinGecko's coins)
+    pairs = resolve(rule, source).pairs
+    chosen = [p for p in pairs if p in wanted] if wanted else pairs
+    return source.fetch(chosen, books) if chosen else None
+
+
+def fetch_all(
+    sources: Sources, *, pairs: Sequence[str] = (), books: bool = False, skip: Collection[str] = ()
+) -> dict[str, tuple[FetchResult | SourceFailure, float]]:
+    """Fetch every source but those in ``skip``, concurrently, one thread each (the network part of
+    a cycle; nothing touches the database): by source, what it delivered or why it could not, and
+    the seconds it took. ``pairs`` narrows every source to those pairs; a source with none of them
+    is left out."""
+    wanted = [normalize_pair(p) for p in pairs]
+    jobs = {
+        name: (source, rule)
+        for name, (source, rule) in sources.items()
+        if name not in skip and not (wanted and rule.pairs and not set(rule.pairs) & set(wanted))
+    }
+    if not jobs:
+        return {}
+    with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="collect") as pool:
+        futures = {
+            name: pool.submit(guarded, name, lambda s=s, r=r: _fetch(s, r, wanted, books))
+            for name, (s, r) in jobs.items()
+        }
+        done = {name: future.result() for name, future in futures.items()}
+    return {name: (result, seconds) for name, (result, seconds) in done.items() if result is not None}
+
+
 def collect_once(
     session: Session,
-    sources: Mapping[str, tuple[Source, list[str]]],
+    sources: Sources,
     *,
     pairs: Sequence[str] = (),
     books: bool = False,
@@ -166,28 +201,14 @@ def collect_once(
     ``rejections_alert`` kept rejections within the last hour gets its run flagged.
     """
     started = now_ms()
-    wanted = [normalize_pair(p) for p in pairs]
     cooling = runs.active_cooldowns(session, started)
     session.rollback()  # don't hold a read transaction open while the network is slow
-    reports: dict[str, SourceReport] = {}
-    jobs: dict[str, tuple[Source, list[str]]] = {}
-    for name, (source, source_pairs) in sources.items():
-        if name in cooling:
-            reports[name] = SourceReport(name, status="cooldown", cooldown_until=cooling[name])
-            continue
-        chosen = [p for p in source_pairs if not wanted or p in wanted] if source_pairs else wanted
-        if source_pairs and not chosen:
-            continue
-        jobs[name] = (source, chosen)
-
-    results: dict[str, tuple[FetchResult | SourceFailure, float]] = {}
-    if jobs:
-        with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="collect") as pool:
-            futures = {
-                name: pool.submit(guarded, name, lambda s=s, p=p: s.fetch(p, books))
-                for name, (s, p) in jobs.items()
-            }
-            results = {name: future.result() for name, future in futures.items()}
+    reports: dict[str, SourceReport] = {
+        name: SourceReport(name, status="cooldown", cooldown_until=until)
+        for name, until in cooling.items()
+        if name in sources
+    }
+    results = fetch_all(sources, pairs=pairs, books=books, skip=cooling)
 
     fetched: list[Tick] = []
     book_tops: list[BookTop] = []
@@ -209,6 +230,7 @@ def collect_once(
             for rejection in result.rejections:
                 log.warning("rejected %s %s: %s", rejection.exchange, rejection.pair, rejection.reason)
         reports[name] = report
+    reports = {name: reports[name] for name in sources if name in reports}  # in MARKETS' order
 
     per_source = _store(session, fetched, book_tops)
     finished = now_ms()

@@ -42,9 +42,22 @@ T = TypeVar("T")
 
 #: Our defaults per exchange, under the user's EXCHANGE_OPTIONS (which win).
 EXCHANGE_DEFAULTS: dict[str, dict[str, Any]] = {
-    # Spot only: otherwise load_markets also calls the futures and options APIs.
-    "binance": {"options": {"fetchMarkets": {"types": ["spot"]}}},
+    # Spot only: otherwise load_markets also calls the futures, swap and options APIs.
+    name: {"options": {"fetchMarkets": {"types": ["spot"]}}}
+    for name in ("binance", "okx", "myokx", "bybit")
 }
+
+#: At most this many symbols are named in one batched tickers request (a few KB of URL); for more,
+#: the exchange's every ticker is asked for in one request and ours are picked out.
+NAMED_TICKERS_MAX = 100
+
+#: The fields in which exchanges' market lists say whether a market trades (kraken, binance, bybit:
+#: status; okx: state; bitstamp: trading; coinbase: trading_disabled). ccxt reads a market whose entry
+#: has none of them (kraken's older AssetPairs carry no status) as inactive: it cannot tell, and
+#: such a market counts as listed.
+STATUS_FIELDS = frozenset(
+    {"status", "state", "trading", "trading_disabled", "active", "isActive", "enabled", "disabled"}
+)
 
 #: The endpoint named in order-book rejections.
 BOOK_ENDPOINT = "order book"
@@ -55,6 +68,19 @@ BOOK_ENDPOINT = "order book"
 RAW_LAST: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "binance": lambda info: info.get("lastPrice"),
 }
+
+
+def _listed(market: Mapping[str, Any]) -> bool:
+    """Whether a market counts as listed: not marked inactive by a status its entry carries."""
+    if market.get("active") is not False:
+        return True
+    info = market.get("info")
+    return not (isinstance(info, Mapping) and STATUS_FIELDS & info.keys())
+
+
+def _volume(value: Any) -> bool:
+    """A usable volume: a finite number >= 0."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < float("inf")
 
 
 class CcxtSource:
@@ -107,39 +133,48 @@ class CcxtSource:
             label=f"{self.name} {what}",
         )
 
+    def _cached(self, path: Path) -> dict[str, Any] | None:
+        """What ``_save`` wrote to ``path``, while younger than the cache TTL; else None."""
+        try:
+            cached = json.loads(path.read_text())
+            if time.time() - cached["saved"] < self.cache_ttl:
+                return cached  # type: ignore[no-any-return]
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            log.warning("%s: ignoring unreadable cache %s (%s)", self.name, path, error)
+        return None
+
+    @staticmethod
+    def _save(path: Path, payload: dict[str, Any]) -> None:
+        """Write ``payload`` and the time to ``path`` whole or not at all (a reader never sees half)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"saved": time.time(), **payload}, default=str))
+        tmp.replace(path)
+
     def load_markets(self, attempts: Attempts, *, reload: bool = False) -> None:
         """Load markets once per process, from the instance cache while it is fresh; ``reload``
         fetches them from the exchange whatever is cached (and refreshes the cache)."""
         if self.exchange.markets and not reload:
             return
-        try:
-            if not reload:
-                cached = json.loads(self.cache_path.read_text())
-                if time.time() - cached["saved"] < self.cache_ttl:
-                    self.exchange.set_markets(cached["markets"], cached["currencies"])
-                    return
-        except FileNotFoundError:
-            pass
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            log.warning("%s: ignoring unreadable markets cache %s (%s)", self.name, self.cache_path, error)
+        cached = None if reload else self._cached(self.cache_path)
+        if cached is not None:
+            self.exchange.set_markets(cached["markets"], cached["currencies"])
+            return
         self._call(lambda: self.exchange.load_markets(reload), attempts, "load_markets")
         if not self.exchange.markets:
             raise ccxt.BadResponse(f"{self.name} listed no markets")
-        self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.cache_path.with_suffix(f".{os.getpid()}.tmp")
-        payload = {
-            "saved": time.time(),
-            "markets": self.exchange.markets,
-            "currencies": self.exchange.currencies,
-        }
-        tmp.write_text(json.dumps(payload, default=str))
-        tmp.replace(self.cache_path)
+        self._save(
+            self.cache_path, {"markets": self.exchange.markets, "currencies": self.exchange.currencies}
+        )
 
     def spot_pairs(self, reload: bool = False) -> list[str]:
         """The active spot pairs this exchange lists, unified ``BASE/QUOTE``, sorted; raise
         SourceFailure when its markets cannot be loaded. Markets come through ``load_markets`` (the
-        instance cache while fresh; ``reload``: from the exchange). A market whose ``active`` ccxt
-        cannot tell (None) counts as listed; contracts (swaps, futures, options) never do."""
+        instance cache while fresh; ``reload``: from the exchange). A market whose activity ccxt
+        cannot tell (``active`` None, or False from an entry without any ``STATUS_FIELDS``) counts
+        as listed; contracts (swaps, futures, options) never do."""
         attempts = Attempts()
         try:
             self.load_markets(attempts, reload=reload)
@@ -149,12 +184,35 @@ class CcxtSource:
             {
                 f"{market['base']}/{market['quote']}"
                 for market in self.exchange.markets.values()
-                if market.get("spot")
-                and market.get("active") is not False
-                and market.get("base")
-                and market.get("quote")
+                if market.get("spot") and _listed(market) and market.get("base") and market.get("quote")
             }
         )
+
+    def quote_volumes(self, reload: bool = False) -> tuple[dict[str, float], float]:
+        """The 24 h quote volume of every spot market the exchange has a ticker for, by pair, from one
+        request for all its tickers, and when they were fetched (epoch s). Kept in the instance
+        folder next to the markets for the cache TTL (``reload``: fetched now); raise SourceFailure
+        when they cannot be fetched. A ticker without a usable quote volume is left out."""
+        path = self.cache_path.with_suffix(".volumes.json")
+        cached = None if reload else self._cached(path)
+        if cached is not None:
+            return cached["volumes"], cached["saved"]
+        attempts = Attempts()
+        try:
+            self.load_markets(attempts)
+            tickers = self._call(self._every_ticker, attempts, "fetch_tickers")
+            if not isinstance(tickers, dict) or not tickers:
+                raise ccxt.BadResponse(f"{self.name} returned no tickers")
+        except Exception as error:
+            raise describe_failure(self.name, error, attempts, self.cooldown, "tickers") from error
+        volumes = {}
+        for symbol, ticker in tickers.items():
+            market = self.exchange.markets.get(symbol)
+            volume: Any = ticker.get("quoteVolume") if isinstance(ticker, dict) else None
+            if market and market.get("spot") and _volume(volume):
+                volumes[symbol] = float(volume)
+        self._save(path, {"volumes": volumes})
+        return volumes, time.time()
 
     # -- fetching ----------------------------------------------------------
 
@@ -165,11 +223,12 @@ class CcxtSource:
         endpoint = "markets"  # what a failure was fetching
         try:
             self.load_markets(attempts)
-            listed = [p for p in pairs if p in self.exchange.markets]
+            markets = self.exchange.markets
+            listed = [p for p in pairs if p in markets]
             result.rejections += [
                 Rejection(self.name, endpoint, p, f"{self.name} does not list {p}")
                 for p in pairs
-                if p not in listed
+                if p not in markets
             ]
             if listed:
                 endpoint = self._tickers_endpoint()
@@ -186,9 +245,23 @@ class CcxtSource:
         """``tickers`` when the exchange answers them in one batched call, else ``ticker`` (per pair)."""
         return "tickers" if self.exchange.has.get("fetchTickers") else "ticker"
 
+    def _every_ticker(self) -> Any:
+        """Every spot ticker of the exchange, in one request (spot even where ccxt's default market
+        type is another: bybit's is swap)."""
+        spot = {} if self.exchange.options.get("defaultType", "spot") == "spot" else {"type": "spot"}
+        try:
+            return self.exchange.fetch_tickers(None, spot)
+        except ccxt.ArgumentsRequired:  # an exchange that answers only for named symbols
+            return self.exchange.fetch_tickers(self.spot_pairs(), spot)
+
     def _fetch_tickers(self, pairs: list[str], attempts: Attempts, result: FetchResult) -> None:
+        markets = self.exchange.markets
         if self.exchange.has.get("fetchTickers"):
-            tickers = self._call(lambda: self.exchange.fetch_tickers(pairs), attempts, "fetch_tickers")
+            # one request: naming the symbols (a short URL; ccxt drops the ones it thinks inactive
+            # from kraken's) or, for more, or any ccxt cannot tell is active, the whole exchange's
+            named = len(pairs) <= NAMED_TICKERS_MAX and all(markets[p].get("active") is True for p in pairs)
+            fetch = functools.partial(self.exchange.fetch_tickers, pairs) if named else self._every_ticker
+            tickers = self._call(fetch, attempts, "fetch_tickers")
         else:
             tickers = {
                 p: self._call(functools.partial(self.exchange.fetch_ticker, p), attempts, "fetch_ticker")

@@ -188,13 +188,12 @@ def _listings(app: Flask, sources: Sources) -> Outcome:
     from ..sources.exchange import CcxtSource
 
     ccxt = {name: source for name, (source, _) in sources.all.items() if isinstance(source, CcxtSource)}
-    reports = refresh_listings(db.session(), ccxt, max_age=0, force=True)
+    ranked = [name for name, (_, rule) in sources.all.items() if rule.top is not None]
+    reports = refresh_listings(db.session(), ccxt, max_age=0, force=True, ranked=ranked)
     failed = [r for r in reports if r.status == "error"]
     if failed and len(failed) == len(reports):
         raise RuntimeError("; ".join(f"{r.exchange}: {r.error}" for r in failed))
-    return Outcome(
-        sum(r.pairs for r in reports if r.status != "error"), [f"{r.exchange} {r.status}" for r in reports]
-    )
+    return Outcome(sum(r.pairs for r in reports if r.status != "error"), [r.describe() for r in reports])
 
 
 def _candles(timeframe: str) -> Callable[[Flask, Sources], Outcome]:

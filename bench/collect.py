@@ -1,0 +1,261 @@
+"""Collect benchmark: a collect cycle over 10 exchanges x all their markets against the slowest
+exchange's latency, and storing 20,000 ticks with their rollups through storage.ticks.store_ticks.
+
+    .venv/bin/python bench/collect.py [--markets 2000] [--repeat 5] [--smoke]
+
+The exchanges are the fake exchange of the tests (tests/fake_exchange.py), run in a process of its
+own as a real exchange runs on another machine: kraken, coinbase, bitstamp, binance, binanceus,
+okx, myokx, okxus, bybit and bybiteu, each listing --markets synthetic spot markets in its own wire
+format and answering every request after its own latency (200 to 500 ms). MARKETS is "*" for each,
+so a cycle resolves every exchange's rule and asks each for all its tickers in one request.
+
+Timed: the first cycle (markets loaded, then tickers), the fetch of a cycle once markets are loaded
+(``cycle.fetch_all``: every exchange at once, one thread each; median of --repeat) against the bar
+of 1.3 x the slowest latency, with the CPU time it took (ccxt parsing every ticker, then our
+validation: under one GIL this, not the network, bounds the fetch beyond about 12,000 markets on
+the 2-core development machine) and against the same fetches one after another, and whole cycles
+(``collect_once``: the fetch, then every tick stored with its rollups). Then 20,000 ticks (20,000
+markets, one tick each, as a cycle writes them) stored through store_ticks into a fresh SQLite file:
+the first time (the markets created) and the next cycles (median of --repeat) against the bar of
+0.5 s, beside a raw sqlite3 executemany of the same rows. Exit status 1 when a bar is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from fake_exchange import exchange_options  # noqa: E402
+
+from cryptocrunch import create_app  # noqa: E402
+from cryptocrunch.collector.cycle import build_sources, collect_once, fetch_all  # noqa: E402
+from cryptocrunch.db import db, init_db  # noqa: E402
+from cryptocrunch.sources.base import SourceFailure, Tick  # noqa: E402
+from cryptocrunch.storage.markets import market_ids  # noqa: E402
+from cryptocrunch.storage.ticks import store_ticks  # noqa: E402
+
+EXCHANGES = (
+    "kraken",
+    "coinbase",
+    "bitstamp",
+    "binance",
+    "binanceus",
+    "okx",
+    "myokx",
+    "okxus",
+    "bybit",
+    "bybiteu",
+)
+STORED = 20_000
+CYCLE_BAR = 1.3  # x the slowest latency
+STORE_BAR = 0.5  # s
+
+
+def serve(conn: Connection, markets: int, latencies: dict[str, float]) -> None:
+    """The fake exchange (its own process): every exchange's markets and latency, until told to stop;
+    sends its address and how many markets each exchange serves (the four recorded exchanges serve
+    their fixture markets too), then, when stopped, what it could not answer."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from fake_exchange import FakeExchange
+
+    with FakeExchange() as fake:
+        for name in EXCHANGES:
+            fake.add_markets(name, markets)
+            fake.set_latency(name, latencies[name])
+        conn.send((fake.base_url, {name: len(fake.markets[name]) for name in EXCHANGES}))
+        conn.recv()
+        conn.send((fake.unhandled, fake.server_errors))
+
+
+def median_s(run: Callable[[], Any], repeat: int) -> float:
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def checked(results: dict[str, Any], served: dict[str, int]) -> None:
+    """Fail loudly unless every exchange delivered a tick for each market it serves."""
+    for name in EXCHANGES:
+        result, _ = results[name]
+        if isinstance(result, SourceFailure) or len(result.ticks) != served[name] or result.rejections:
+            raise SystemExit(f"{name} did not deliver {served[name]} ticks: {result}")
+
+
+def line(name: str, seconds: float, note: str) -> None:
+    print(f"  {name:<54} {seconds * 1000:8.0f} ms   {note}")
+
+
+def cycle_bench(
+    folder: Path, base_url: str, served: dict[str, int], latencies: dict[str, float], repeat: int
+) -> bool:
+    options = exchange_options(base_url, timeout_ms=30_000)
+    for name in options:
+        # cycles run back to back here; COLLECT_INTERVAL (60 s) apart none is ever throttled
+        options[name]["enableRateLimit"] = False
+    app = create_app(
+        {
+            "INSTANCE_PATH": str(folder / "instance"),
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'cycle.sqlite'}",
+            "MARKETS": dict.fromkeys(EXCHANGES, "*"),
+            "EXCHANGE_OPTIONS": options,
+            "COINGECKO_COINS": None,
+            "REQUEST_TIMEOUT": 30.0,
+        }
+    )
+    slowest = max(latencies.values())
+    with app.app_context():
+        init_db()
+        built = build_sources(app.config, Path(app.instance_path) / "markets")
+        sources = {name: built[name] for name in EXCHANGES}
+        session = db.session()
+        started = time.perf_counter()
+        reports = collect_once(session, sources)
+        first = time.perf_counter() - started
+        if {r.source: r.stored for r in reports} != served:
+            raise SystemExit(f"the first cycle stored {[(r.source, r.stored, r.error) for r in reports]}")
+        checked(fetch_all(sources), served)
+        cpu = time.process_time()
+        fetch = median_s(lambda: fetch_all(sources), repeat)
+        cpu = (time.process_time() - cpu) / repeat  # every thread of this process: parsing, validation
+        started = time.perf_counter()
+        for name in EXCHANGES:  # the baseline: the same fetches one after another
+            fetch_all({name: sources[name]})
+        one_by_one = time.perf_counter() - started
+        whole = median_s(lambda: collect_once(session, sources), repeat)
+        db.engine.dispose()
+
+    bar = CYCLE_BAR * slowest
+    total = sum(served.values())
+    low, high = min(latencies.values()) * 1000, slowest * 1000
+    print(
+        f"collect cycle: {len(EXCHANGES)} exchanges, {total:,} markets ({min(served.values()):,} to "
+        f'{max(served.values()):,} each), MARKETS "*", latency {low:.0f} to {high:.0f} ms '
+        "(the fake exchange in its own process)"
+    )
+    verdict = "PASS" if fetch <= bar else "FAIL"
+    line("first cycle (markets loaded, then tickers)", first, f"{first / slowest:5.2f}x slowest latency")
+    line(
+        f"fetch, every exchange at once (median of {repeat})",
+        fetch,
+        f"{fetch / slowest:5.2f}x slowest latency   bar {CYCLE_BAR}x = {bar * 1000:.0f} ms  {verdict}",
+    )
+    line("  CPU time of this process per fetch (one GIL)", cpu, f"{cpu / fetch:5.2f}x the fetch's time")
+    line("baseline: the same fetches one after another", one_by_one, f"{one_by_one / fetch:5.2f}x at once")
+    line(
+        f"whole cycle: fetch + store {total:,} ticks (median of {repeat})",
+        whole,
+        f"{whole / slowest:5.2f}x slowest latency",
+    )
+    return fetch <= bar
+
+
+def cycle_ticks(markets: int, ts: int) -> list[Tick]:
+    """One tick for each of ``markets`` markets on 10 exchanges, at ``ts``: what a cycle writes."""
+    return [
+        Tick(EXCHANGES[m % 10], f"C{m:05d}/USDT", ts, 1.0 + m % 997, 0.99 + m % 997, 1.01 + m % 997, 1.5, 1.5)
+        for m in range(markets)
+    ]
+
+
+def store_bench(folder: Path, repeat: int) -> bool:
+    url = f"sqlite:///{folder / 'store.sqlite'}"
+    app = create_app({"INSTANCE_PATH": str(folder), "SQLALCHEMY_DATABASE_URI": url})
+    start = 1_700_000_000_000
+    with app.app_context():
+        init_db()
+        session = db.session()
+
+        def store(ts: int) -> float:
+            ticks = cycle_ticks(STORED, ts)
+            started = time.perf_counter()
+            result = store_ticks(session, ticks)
+            session.commit()
+            elapsed = time.perf_counter() - started
+            if result.stored != STORED:
+                raise SystemExit(f"stored {result.stored} of {STORED}")
+            return elapsed
+
+        first = store(start)
+        later = statistics.median(store(start + (i + 1) * 60_000) for i in range(repeat))
+        ids = market_ids(session, {(t.exchange, t.pair) for t in cycle_ticks(STORED, start)})
+        db.engine.dispose()
+    conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    raw = []
+    for i in range(repeat):
+        rows = [
+            (ids[t.exchange, t.pair], t.ts, t.last, t.bid, t.ask, t.base_volume, t.quote_volume)
+            for t in cycle_ticks(STORED, start + (repeat + 1 + i) * 60_000)
+        ]
+        started = time.perf_counter()
+        with conn:
+            conn.executemany(
+                "INSERT INTO tick (market_id, ts, last, bid, ask, base_volume, quote_volume) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (market_id, ts) DO NOTHING",
+                rows,
+            )
+        raw.append(time.perf_counter() - started)
+    conn.close()
+    baseline = statistics.median(raw)
+    print(
+        f"\nstore {STORED:,} ticks (one per market) with rollups: storage.ticks.store_ticks + commit, SQLite"
+    )
+    verdict = "PASS" if later <= STORE_BAR else "FAIL"
+    line(f"first (the {STORED:,} markets created)", first, f"{first / baseline:5.1f}x baseline")
+    line(
+        f"next cycles (median of {repeat})",
+        later,
+        f"{later / baseline:5.1f}x baseline   bar {STORE_BAR * 1000:.0f} ms  {verdict}",
+    )
+    line("baseline: raw sqlite3 executemany, no rollups", baseline, "1.0x")
+    return later <= STORE_BAR
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--markets", type=int, default=2000, help="synthetic markets per exchange")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--smoke", action="store_true", help="a quick run: 100 markets, 2 repeats")
+    args = parser.parse_args()
+    markets, repeat = (100, 2) if args.smoke else (args.markets, args.repeat)
+    step = 0.3 / (len(EXCHANGES) - 1)
+    latencies = {name: round(0.2 + i * step, 3) for i, name in enumerate(EXCHANGES)}  # 200 to 500 ms
+
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    server = context.Process(target=serve, args=(theirs, markets, latencies), daemon=True)
+    server.start()
+    try:
+        base_url, served = ours.recv()
+        with tempfile.TemporaryDirectory() as tmp:
+            cycle_ok = cycle_bench(Path(tmp), base_url, served, latencies, repeat)
+            store_ok = store_bench(Path(tmp), repeat)
+        ours.send("stop")
+        unhandled, errors = ours.recv()
+        if unhandled or errors:
+            raise SystemExit(f"the fake exchange could not answer: {unhandled[:3]} {errors[:3]}")
+    finally:
+        server.join(timeout=10)
+        if server.is_alive():
+            server.terminate()
+    sys.exit(0 if cycle_ok and store_ok else 1)
+
+
+if __name__ == "__main__":
+    main()
