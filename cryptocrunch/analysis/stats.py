@@ -107,8 +107,21 @@ def _largest(
 def _frame(keys: pd.DataFrame, starts: np.ndarray, columns: dict[str, np.ndarray]) -> pd.DataFrame:
     out = keys.iloc[starts].reset_index(drop=True)
     for name in SUMMARY_COLUMNS:
-        out[name] = columns[name]
+        if name in columns:
+            out[name] = columns[name]
     return out
+
+
+#: The columns every summary has; each of the other groups may be left out (``combine`` then
+#: leaves it out too): a ranking by one figure reads only the columns that figure needs.
+BASE_COLUMNS = ("n", "first_ts", "first", "last_ts", "last")
+GROUPS = {
+    "range": ("min", "max"),
+    "prices": ("mean", "m2"),
+    "returns": ("rn", "rmean", "rm2"),
+    "delta": ("delta", "delta_from", "delta_to"),
+    "pct": ("pct", "pct_from", "pct_to"),
+}
 
 
 def summarize(ticks: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
@@ -163,69 +176,63 @@ def summarize(ticks: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
 
 
 def combine(summaries: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
-    """Merge consecutive summaries per group (sorted by ``*by, first_ts``) into one summary each."""
+    """Merge consecutive summaries per group (sorted by ``*by, first_ts``) into one summary each,
+    of the column groups (``GROUPS``) the summaries have."""
     keys = summaries[list(by)].reset_index(drop=True)
     starts, count, group = _groups(keys.to_numpy())
+    present = [c for c in SUMMARY_COLUMNS if c in summaries.columns]
     if not len(starts):
-        return pd.DataFrame(columns=[*by, *SUMMARY_COLUMNS])
-    col = {name: summaries[name].to_numpy(dtype="float64") for name in SUMMARY_COLUMNS}
+        return pd.DataFrame(columns=[*by, *present])
+    col = {name: summaries[name].to_numpy(dtype="float64") for name in present}
     n = col["n"]
     ends = starts + count - 1
-    total = np.add.reduceat(n, starts)
-    mean = np.add.reduceat(n * col["mean"], starts) / total
-    m2 = np.add.reduceat(col["m2"] + n * (col["mean"] - mean[group]) ** 2, starts)
+    out = {
+        "n": np.add.reduceat(n, starts),
+        "first_ts": col["first_ts"][starts],
+        "first": col["first"][starts],
+        "last_ts": col["last_ts"][ends],
+        "last": col["last"][ends],
+    }
+    if "min" in col:
+        out["min"] = np.minimum.reduceat(col["min"], starts)
+        out["max"] = np.maximum.reduceat(col["max"], starts)
+    if "mean" in col:
+        out["mean"] = np.add.reduceat(n * col["mean"], starts) / out["n"]
+        out["m2"] = np.add.reduceat(col["m2"] + n * (col["mean"] - out["mean"][group]) ** 2, starts)
 
-    # Returns: each segment's own, plus one across every edge between consecutive segments.
-    edge = np.ones(len(n), dtype=bool)
+    edge = np.ones(len(n), dtype=bool)  # a row that continues the group of the row before it
     edge[starts] = False
     previous_last = np.concatenate([[np.nan], col["last"][:-1]])
     previous_last_ts = np.concatenate([[np.nan], col["last_ts"][:-1]])
-    edge_return = np.where(
-        edge, np.log(np.where(edge, col["first"], 1.0) / np.where(edge, previous_last, 1.0)), 0.0
-    )
-    rn = col["rn"]
-    own_mean = np.nan_to_num(col["rmean"])
-    rn_total = np.add.reduceat(rn + edge, starts)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rmean = np.where(
-            rn_total > 0, np.add.reduceat(rn * own_mean + edge_return, starts) / rn_total, np.nan
+    if "rn" in col:
+        # Returns: each segment's own, plus one across every edge between consecutive segments.
+        edge_return = np.where(
+            edge, np.log(np.where(edge, col["first"], 1.0) / np.where(edge, previous_last, 1.0)), 0.0
         )
-    centre = np.nan_to_num(rmean)[group]
-    spread = rn * (own_mean - centre) ** 2 + np.where(edge, (edge_return - centre) ** 2, 0.0)
-    rm2 = np.add.reduceat(np.nan_to_num(col["rm2"]) + spread, starts)
+        rn = col["rn"]
+        own_mean = np.nan_to_num(col["rmean"])
+        rn_total = np.add.reduceat(rn + edge, starts)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rmean = np.where(
+                rn_total > 0, np.add.reduceat(rn * own_mean + edge_return, starts) / rn_total, np.nan
+            )
+        centre = np.nan_to_num(rmean)[group]
+        spread = rn * (own_mean - centre) ** 2 + np.where(edge, (edge_return - centre) ** 2, 0.0)
+        out["rn"], out["rmean"] = rn_total, rmean
+        out["rm2"] = np.add.reduceat(np.nan_to_num(col["rm2"]) + spread, starts)
 
     # Largest moves; candidates in time order: per segment, the move across its left edge, then its own.
     edge_delta = np.where(edge, col["first"] - previous_last, np.nan)
-    moves = {}
     for name, across in (("delta", edge_delta), ("pct", 100 * edge_delta / previous_last)):
+        if name not in col:
+            continue
         value = np.column_stack([across, col[name]]).ravel()
         ts_from = np.column_stack([previous_last_ts, col[f"{name}_from"]]).ravel()
         ts_to = np.column_stack([col["first_ts"], col[f"{name}_to"]]).ravel()
-        moves[name] = _largest(value, ts_from, ts_to, starts * 2, np.repeat(group, 2))
-    return _frame(
-        keys,
-        starts,
-        {
-            "n": total,
-            "first_ts": col["first_ts"][starts],
-            "first": col["first"][starts],
-            "last_ts": col["last_ts"][ends],
-            "last": col["last"][ends],
-            "min": np.minimum.reduceat(col["min"], starts),
-            "max": np.maximum.reduceat(col["max"], starts),
-            "mean": mean,
-            "m2": m2,
-            "rn": rn_total,
-            "rmean": rmean,
-            "rm2": rm2,
-            "delta": moves["delta"][0],
-            "delta_from": moves["delta"][1],
-            "delta_to": moves["delta"][2],
-            "pct": moves["pct"][0],
-            "pct_from": moves["pct"][1],
-            "pct_to": moves["pct"][2],
-        },
-    )
+        out[name], out[f"{name}_from"], out[f"{name}_to"] = _largest(
+            value, ts_from, ts_to, starts * 2, np.repeat(group, 2)
+        )
+    return _frame(keys, starts, out)
 
 
 def _too_few(n: int) -> str:
@@ -255,21 +262,22 @@ def finish(summary: pd.Series | Mapping[Any, Any]) -> Stats:
 
 def figures(summaries: pd.DataFrame) -> pd.DataFrame:
     """``finish``'s pct_change, largest_pct_move (its value), volatility and stdev for every row
-    of a frame of combined summaries at once; NaN where a row has fewer than MIN_POINTS ticks."""
+    of a frame of combined summaries at once, those whose columns it has; NaN where a row has
+    fewer than MIN_POINTS ticks."""
     n = summaries["n"].to_numpy(dtype="float64")
-    enough = n >= MIN_POINTS
-    first, last = summaries["first"].to_numpy(), summaries["last"].to_numpy()
+    first, last = summaries["first"].to_numpy(dtype="float64"), summaries["last"].to_numpy(dtype="float64")
+    found: dict[str, np.ndarray] = {}
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = pd.DataFrame(
-            {
-                "pct_change": 100 * (last - first) / first,
-                "largest_pct_move": summaries["pct"].to_numpy(dtype="float64"),
-                "volatility": np.sqrt(summaries["rm2"].to_numpy() / (summaries["rn"].to_numpy() - 1)),
-                "stdev": np.sqrt(summaries["m2"].to_numpy() / (n - 1)),
-            },
-            index=summaries.index,
-        )
-    out.loc[~enough] = np.nan
+        found["pct_change"] = 100 * (last - first) / first
+        if "pct" in summaries:
+            found["largest_pct_move"] = summaries["pct"].to_numpy(dtype="float64")
+        if "rm2" in summaries:
+            rn = summaries["rn"].to_numpy(dtype="float64")
+            found["volatility"] = np.sqrt(summaries["rm2"].to_numpy(dtype="float64") / (rn - 1))
+        if "m2" in summaries:
+            found["stdev"] = np.sqrt(summaries["m2"].to_numpy(dtype="float64") / (n - 1))
+    out = pd.DataFrame(found, index=summaries.index)
+    out.loc[n < MIN_POINTS] = np.nan
     return out
 
 

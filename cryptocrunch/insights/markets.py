@@ -49,8 +49,13 @@ def market_stats(session: Session, exchange: str, pair: str, window: Window) -> 
     return stats.finish(summaries.iloc[0])
 
 
-#: The summary columns a ranking reads: its figures (``stats.figures``) and the rows' own.
-RANKED = ("market_id", "n", "first_ts", "last_ts", "first", "last", "m2", "rn", "rm2", "pct")
+#: The summary columns a ranking by each metric reads besides ``stats.BASE_COLUMNS``.
+METRIC_COLUMNS = {
+    "volatility": stats.GROUPS["returns"],
+    "pct_change": (),
+    "largest_pct_move": stats.GROUPS["pct"],
+    "stdev": stats.GROUPS["prices"],
+}
 
 
 def rankings(
@@ -75,14 +80,15 @@ def rankings(
         allowed = markets.stored_markets(session, exchange, quote)["market_id"].to_numpy()
     else:
         allowed = None  # every market
+    columns = ("market_id", *stats.BASE_COLUMNS, *METRIC_COLUMNS[metric])
     summaries = None
     if window.name in WINDOWS and window.end == OPEN_END:
-        summaries = snapshots.read(session, window.name, window.start, RANKED)
+        summaries = snapshots.read(session, window.name, window.start, columns)
         if summaries is not None and allowed is not None:
             summaries = summaries[summaries["market_id"].isin(allowed)]
     if summaries is None:
         ids = markets.all_ids(session) if allowed is None else allowed.tolist()
-        summaries = ticks.window_summaries(session, ids, window.start, window.end)
+        summaries = ticks.window_summaries(session, ids, window.start, window.end, columns)
     values = stats.figures(summaries)[metric].to_numpy(dtype="float64")
     listed = np.flatnonzero(summaries["n"].to_numpy() >= stats.MIN_POINTS)  # too few ticks: unranked
     key = np.abs(values[listed]) if metric == "largest_pct_move" else values[listed]

