@@ -537,11 +537,11 @@ def evaluate(session: Session, spans: Mapping[int, tuple[int, int]], max_per_hou
     (first, last) ts written), record an event with its deliveries for each firing (at most
     ``max_per_hour`` notifications per user an hour, then one summary), store the rules' state;
     return how many fired. The caller commits."""
-    written = {int(m): int(high) for m, (_, high) in spans.items()}
-    on_written = set(markets.names(session, written).values())
     every = _compiled(session)
     if not len(every.ids):
         return 0
+    written = {int(m): int(high) for m, (_, high) in spans.items()}
+    on_written = set(markets.names(session, written).values())
     states = alerts.rule_states(session)
     at = np.minimum(np.searchsorted(states[:, 0], every.ids), max(len(states) - 1, 0))
     found = len(states) > 0

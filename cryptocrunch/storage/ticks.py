@@ -183,11 +183,15 @@ _INTEGER = frozenset(
 
 def summary_rows(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple[int | float | None, ...]]:
     """The ``columns`` of a summary frame as rows to insert: whole numbers as int, NaN as None."""
-    converters = [int if c in _INTEGER else float for c in columns]
-    return [
-        tuple(None if v != v else convert(v) for convert, v in zip(converters, row, strict=True))
-        for row in frame[list(columns)].itertuples(index=False, name=None)
-    ]
+    values = []
+    for column in columns:
+        floats = frame[column].to_numpy(dtype="float64")  # exact for every ms timestamp and count
+        blank = np.isnan(floats)
+        cells = np.where(blank, 0, floats).astype("int64").astype(object) if column in _INTEGER else floats
+        cells = cells.astype(object)
+        cells[blank] = None
+        values.append(cells.tolist())
+    return list(zip(*values, strict=True))
 
 
 def _write_rollups(session: Session, span: int, summaries: pd.DataFrame) -> None:
