@@ -2,8 +2,10 @@
 naive loop that asks the database once per rule.
 
     .venv/bin/python bench/alerts.py [--rules 10000] [--markets 1000] [--ticks 1] [--repeat 5]
+        [--db postgresql+psycopg://...] [--smoke]
 
-Builds a SQLite database of --markets markets (5 exchanges x markets/5 pairs) with two hours of
+Builds a SQLite database (or, with --db, a fresh schema of that PostgreSQL database, dropped
+afterwards) of --markets markets (5 exchanges x markets/5 pairs) with two hours of
 minute ticks each (written through storage.ticks.store_ticks, rollups included) and --rules rules
 of 100 users: half price rules on one exchange (above, below, crosses_up, crosses_down), a tenth
 on the cross-exchange median, the rest change and move over 1h, volatility over 24h and EMA
@@ -20,7 +22,7 @@ muted, and times, on the same data:
 
 Both must find the same firings. The bar from the issue (<= 100 ms for 10,000 rules over 1,000
 markets with a collect cycle's tick each, >= 20x the naive loop) is checked; the exit status is 1
-when it is missed.
+when it is missed. --smoke: 500 rules over 50 markets, 2 repeats (bench/common.py).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +49,9 @@ from cryptocrunch.db import db, init_db
 from cryptocrunch.models import AlertRule, User
 from cryptocrunch.sources.base import Tick
 from cryptocrunch.storage import candles, markets, ticks
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import database
 
 EXCHANGES = ("ex0", "ex1", "ex2", "ex3", "ex4")
 HISTORY = 150  # minutes of ticks before the writes (they land mid-hour: no candle closes)
@@ -214,12 +220,17 @@ def main() -> int:
     parser.add_argument("--markets", type=int, default=1_000)
     parser.add_argument("--ticks", type=int, default=1, help="new ticks per market in the write")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--db", help="a PostgreSQL URL (a fresh schema in it); default a SQLite file")
+    parser.add_argument("--smoke", action="store_true", help="a small data set")
     args = parser.parse_args()
+    if args.smoke:
+        args.rules, args.markets, args.repeat = 500, 50, 2
     start = (time.time_ns() // 1_000_000 - 3 * HOUR) // HOUR * HOUR
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        url, kind = database(args.db, Path(tmp) / "bench.db", stack)
         app = create_app(
             {
-                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{Path(tmp) / 'bench.db'}",
+                "SQLALCHEMY_DATABASE_URI": url,
                 "SECRET_KEY": "bench-secret-key-0123456789",
                 "TESTING": True,
             }
@@ -236,13 +247,15 @@ def main() -> int:
             db.session.commit()
         spans = write_cycle(app, last, start + (HISTORY + 1) * MINUTE + 5_000, args.ticks, seed=13)
         print(
-            f"{args.rules} rules over {len(spans)} markets, {args.ticks} new tick(s) each "
+            f"{kind}: {args.rules} rules over {len(spans)} markets, {args.ticks} new tick(s) each "
             f"(built in {time.perf_counter() - built:.1f} s)"
         )
         runs = [batched(app, spans) for _ in range(args.repeat)]
         ours = statistics.median(t for t, _ in runs)
         fired = runs[0][1]
         slow, expected = naive(app, spans)
+        with app.app_context():
+            db.engine.dispose()
     print(f"{'rules.evaluate (batched)':<34} {ours * 1000:9.1f} ms   (median of {args.repeat})")
     print(f"{'naive: one query per rule':<34} {slow * 1000:9.1f} ms")
     print(f"{'ratio':<34} {slow / ours:9.1f} x    firings: {len(fired)} (naive {len(expected)})")

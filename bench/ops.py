@@ -2,9 +2,11 @@
 while retention deletes, against the same API without it.
 
     .venv/bin/python bench/ops.py [--markets 50] [--ticks 40000] [--seconds 10]
+        [--db postgresql+psycopg://...] [--smoke]
 
-Builds a SQLite database of --markets markets x --ticks ticks one minute apart (written through
-storage.ticks.store_ticks, rollups included), then:
+Builds a SQLite database (or, with --db, a fresh schema of that PostgreSQL database, dropped
+afterwards; the backup is then pg_dump -Fc) of --markets markets x --ticks ticks one minute apart
+(written through storage.ticks.store_ticks, rollups included), then:
 
 1. backs it up (`backups.backup`: VACUUM INTO + gzip) and prints MB/s of the database;
 2. serves it with gunicorn (2 gthread workers, 4 threads) on 127.0.0.1 and loads it from 4
@@ -12,6 +14,8 @@ storage.ticks.store_ticks, rollups included), then:
    (so the response cache does not answer them, and both phases ask for data that stays) for
    --seconds quietly, then for as long as retention takes to delete the older half of the ticks
    (RETENTION_BATCH 5000); prints p50/p99 of both side by side and retention's rows/s.
+
+--smoke: 4 markets x 6,000 ticks, 1 s phases (bench/common.py).
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 import requests
+import sqlalchemy as sa
 
 from cryptocrunch import create_app, events
 from cryptocrunch.backups import backup
@@ -37,6 +43,9 @@ from cryptocrunch.db import db, init_db
 from cryptocrunch.retention import run_retention
 from cryptocrunch.sources.base import Tick
 from cryptocrunch.storage.ticks import store_ticks
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import database
 
 ROOT = Path(__file__).resolve().parents[1]
 MINUTE = 60_000
@@ -68,7 +77,7 @@ def load(port: int, markets: int, start: int, end: int, seconds: float, busy=Non
     def client(seed: int) -> None:
         rng = random.Random(seed)
         session = requests.Session()
-        while going():
+        while True:  # at least one request each, however soon ``busy`` ends
             low = rng.randrange(start, end - 86_400_000)
             high = min(end, low + rng.randrange(3_600_000, 3 * 86_400_000))
             url = f"http://127.0.0.1:{port}/api/v1/markets/kraken/C{rng.randrange(markets)}-USD/stats?start={low}&end={high}"
@@ -76,6 +85,8 @@ def load(port: int, markets: int, start: int, end: int, seconds: float, busy=Non
             answer = session.get(url, timeout=30)
             found.append(time.perf_counter() - began)
             assert answer.status_code in (200, 422), (answer.status_code, answer.text[:200])
+            if not going():
+                break
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
     for thread in threads:
@@ -83,6 +94,24 @@ def load(port: int, markets: int, start: int, end: int, seconds: float, busy=Non
     for thread in threads:
         thread.join()
     return found
+
+
+def database_bytes(app) -> int:
+    """The size of the database: the SQLite file with its WAL, or the benchmark schema's tables
+    and indexes."""
+    with app.app_context():
+        engine = db.engine
+        if engine.dialect.name == "sqlite":
+            path = Path(str(engine.url.database))
+            wal = path.with_name(path.name + "-wal")
+            return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+        with engine.connect() as conn:
+            query = sa.text(
+                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'm')"
+            )
+            return int(conn.execute(query).scalar_one())
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -94,11 +123,15 @@ def main() -> int:
     parser.add_argument("--markets", type=int, default=50)
     parser.add_argument("--ticks", type=int, default=40_000)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--db", help="a PostgreSQL URL (a fresh schema in it); default a SQLite file")
+    parser.add_argument("--smoke", action="store_true", help="a small data set, 1 s phases")
     args = parser.parse_args()
+    if args.smoke:
+        args.markets, args.ticks, args.seconds = 4, 6000, 1.0
     end = time.time_ns() // 1_000_000 // MINUTE * MINUTE
     start = end - args.ticks * MINUTE
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'ops.db'}"
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        url, kind = database(args.db, Path(tmp) / "ops.db", stack)
         keep_days = max(1, args.ticks // 2 // 1440)
         settings = {
             "SQLALCHEMY_DATABASE_URI": url,
@@ -111,13 +144,15 @@ def main() -> int:
             init_db()
         began = time.perf_counter()
         build(app, args.markets, args.ticks, start)
-        size = (Path(tmp) / "ops.db").stat().st_size
+        size = database_bytes(app)
         took = time.perf_counter() - began
-        print(f"{args.markets * args.ticks:,} ticks, database {size / 1e6:.0f} MB (built in {took:.0f} s)")
+        total = args.markets * args.ticks
+        print(f"{kind}: {total:,} ticks, database {size / 1e6:.0f} MB (built in {took:.0f} s)")
 
         made = backup(app, str(Path(tmp) / "backups"), 1)
         rate = size / 1e6 / made.seconds
-        print(f"backup (VACUUM INTO + gzip)   {made.seconds:6.2f} s   {rate:7.1f} MB/s of the database")
+        how = "VACUUM INTO + gzip" if kind == "SQLite" else "pg_dump -Fc"
+        print(f"{'backup (' + how + ')':<29} {made.seconds:6.2f} s   {rate:7.1f} MB/s of the database")
 
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -146,11 +181,14 @@ def main() -> int:
             stderr=subprocess.DEVNULL,
         )
         try:
-            for _ in range(100):
+            deadline = time.monotonic() + 60
+            while True:  # gunicorn up and its first answer given (slow on a loaded machine)
                 try:
-                    requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                    requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
                     break
-                except requests.ConnectionError:
+                except requests.RequestException:
+                    if time.monotonic() > deadline:
+                        raise
                     time.sleep(0.2)
             kept = end - keep_days * 86_400_000 + 3_600_000  # the windows asked for: in what stays
             load(port, args.markets, kept, end, args.seconds)  # warm up as long as a phase
@@ -171,6 +209,8 @@ def main() -> int:
         finally:
             server.terminate()
             server.wait(30)
+            with app.app_context():
+                db.engine.dispose()
     deleted, seconds = int(result["deleted"]), float(result["seconds"])  # type: ignore[arg-type]
     rows = f"{deleted / seconds:9,.0f} rows/s   ({deleted:,} rows)"
     print(f"retention (batches of 5,000)  {seconds:6.2f} s   {rows}")

@@ -1,9 +1,11 @@
 """Statistics benchmark: rankings, one market's statistics and a downsampled long series, read
 through cryptocrunch's rollups, against baselines that scan the same rows.
 
-    .venv/bin/python bench/stats.py [--markets 200] [--ticks 50000] [--big 1000000] [--repeat 7] [--db PATH]
+    .venv/bin/python bench/stats.py [--markets 200] [--ticks 50000] [--big 1000000] [--repeat 7]
+        [--db PATH | --db postgresql+psycopg://...] [--smoke]
 
-Builds (or reuses, with --db) a SQLite database of --markets markets x --ticks ticks one minute
+Builds (or reuses, with --db PATH) a SQLite database, or with --db postgresql+psycopg://... a
+fresh schema in that PostgreSQL database (dropped afterwards), of --markets markets x --ticks ticks one minute
 apart plus one market of --big ticks ending at the same time, written through storage.store_ticks
 (the collector's path, rollups included). Then, in one run, times the project's answers (median
 of --repeat) and the baselines: a naive SQL window-function query, pandas read_sql + compute (each
@@ -11,7 +13,7 @@ run once: they take seconds), and DuckDB scanning the same rows loaded in memory
 for each window. Rankings over a standard window are timed as after a collect cycle (the ranking
 snapshots refreshed; the refresh is timed too) and live (the same ticks asked as an explicit
 window, as when the snapshot is stale). The bars from the issue are checked; the exit status is
-1 when one fails.
+1 when one fails. --smoke: 20 markets x 600 ticks + 5,000, the bars not held (bench/common.py).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import duckdb
@@ -37,6 +40,9 @@ from cryptocrunch.insights.params import Window, resolve_window
 from cryptocrunch.sources.base import Tick
 from cryptocrunch.storage import snapshots
 from cryptocrunch.storage.ticks import store_ticks
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import database, is_postgres, verdict
 
 START = 1_700_000_000_000 // 3_600_000 * 3_600_000
 MINUTE = 60_000
@@ -100,13 +106,21 @@ def main() -> None:
     parser.add_argument("--ticks", type=int, default=50_000)
     parser.add_argument("--big", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--db", type=Path, help="reuse (or create) this SQLite file")
+    parser.add_argument("--db", help="reuse (or create) this SQLite file, or a PostgreSQL URL")
+    parser.add_argument("--smoke", action="store_true", help="a small data set, bars not held")
     args = parser.parse_args()
+    if args.smoke:
+        args.markets, args.ticks, args.big, args.repeat = 20, 600, 5000, 2
+    with ExitStack() as stack:
+        failed = run(args, stack)
+    sys.exit(1 if failed else 0)
 
+
+def run(args: argparse.Namespace, stack: ExitStack) -> bool:
     folder = Path(tempfile.mkdtemp(prefix="cc-bench-"))
-    path = args.db or folder / "stats.sqlite"
-    app = create_app({"INSTANCE_PATH": str(folder), "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path.resolve()}"})
-    fresh = not path.exists()
+    url, kind = database(args.db, folder / "stats.sqlite", stack)
+    app = create_app({"INSTANCE_PATH": str(folder), "SQLALCHEMY_DATABASE_URI": url})
+    fresh = is_postgres(args.db) or not Path(url.removeprefix("sqlite:///")).exists()
     with app.app_context():
         init_db()
     if fresh:
@@ -181,7 +195,7 @@ def main() -> None:
         baselines.append(("pandas read_sql + compute (1 run)", (time.perf_counter() - started) * 1000))
 
     print(
-        f"\nSQLite, {args.markets} markets x {args.ticks:,} ticks + 1 x {args.big:,}; median of {args.repeat}"
+        f"\n{kind}, {args.markets} markets x {args.ticks:,} ticks + 1 x {args.big:,}; median of {args.repeat}"
     )
     print(
         f"  ranking snapshots of {len(WINDOWS)} windows refreshed (after each collect) in {refresh_s:.2f} s"
@@ -189,15 +203,17 @@ def main() -> None:
     print(f"  {'':<54} {'ours':>9} {'live':>9} {'DuckDB':>9} {'DuckDB/ours':>11}   bar")
     failed = False
     for name, ms, live, duck_time, bar in results:
-        verdict = "PASS" if ms <= bar else "FAIL"
-        failed |= ms > bar
+        failed |= ms > bar and not args.smoke
         live_text = f"{live:9.1f}" if live is not None else f"{'':>9}"
         duck_text = f"{duck_time:9.1f} {duck_time / ms:10.1f}x" if duck_time is not None else f"{'':>21}"
-        print(f"  {name:<54} {ms:9.1f} {live_text} {duck_text}   {bar:>3} ms  {verdict}")
+        mark = verdict(ms <= bar, args.smoke)
+        print(f"  {name:<54} {ms:9.1f} {live_text} {duck_text}   {bar:>3} ms  {mark}")
     print("\nbaselines for the ranking over all ticks (ratio = baseline time / cryptocrunch time)")
     for name, ms in baselines:
         print(f"  {name:<54} {ms:9.1f} ms   {ms / ours:8.1f}x")
-    sys.exit(1 if failed else 0)
+    with app.app_context():
+        db.engine.dispose()
+    return failed
 
 
 if __name__ == "__main__":
