@@ -21,10 +21,6 @@ $(VENV)/.test-installed: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-$(VENV)/.bench-installed: $(VENV)/.test-installed
-	$(PY) -m pip install --quiet -e '.[bench]'
-	touch $@
-
 # Browser libraries come from npm (package-lock.json); Flask-Assets bundles them into static/gen.
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -77,7 +73,7 @@ test: $(VENV)/.test-installed assets
 
 # Benchmarks print their figures and fail when a bar is missed; bench-api needs wrk (apt-get install wrk);
 # bench-import times `flask import-candles` on a generated 1M-row CSV against pandas read_csv + executemany.
-bench: $(VENV)/.bench-installed
+bench: $(VENV)/.test-installed
 	$(PY) bench/startup.py
 	$(PY) bench/ingest.py
 	$(PY) bench/stats.py
@@ -99,10 +95,10 @@ bench-collect: $(VENV)/.test-installed
 bench-ui: $(VENV)/.test-installed assets
 	$(PY) bench/ui.py
 
-bench-import: $(VENV)/.bench-installed
+bench-import: $(VENV)/.test-installed
 	$(PY) bench/import_candles.py
 
-bench-api: $(VENV)/.bench-installed
+bench-api: $(VENV)/.test-installed
 	@command -v wrk >/dev/null || { echo "bench-api needs wrk: apt-get install wrk"; exit 1; }
 	$(PY) bench/api.py
 

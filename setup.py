@@ -106,6 +106,8 @@ setup(
         "redis": ["redis>=5"],
         "test": [
             "pytest>=8",
+            # DuckDB: bench/stats.py's baseline; tests/test_benches.py runs every benchmark's smoke mode
+            "duckdb>=1.0",
             "pytest-socket>=0.7",
             "pytest-timeout>=2.3",
             "hypothesis>=6.100",
@@ -125,7 +127,5 @@ setup(
             # a real SMTP server on 127.0.0.1 for the notification tests
             "aiosmtpd>=1.4",
         ],
-        # bench/: DuckDB is a baseline of bench/stats.py (bench/api.py also needs wrk)
-        "bench": ["duckdb>=1.0"],
     },
 )
