@@ -185,9 +185,15 @@ def restore(app: Flask, path: Path, force: bool) -> str:
         )
     if not force and not _empty():
         raise BackupError("the database holds data: restore into an empty one, or pass --force to replace it")
+    started = time.monotonic()
+    if postgres:
+        listed = subprocess.run(["pg_restore", "--list", str(path)], capture_output=True, text=True)
+        if listed.returncode:  # not a dump pg_restore can read: nothing was touched
+            raise BackupError(f"pg_restore failed: {listed.stderr.strip()}")
+        # pg_restore --clean cannot drop a partition's inherited primary key: drop the tables first
+        db.drop_all()
     db.session.remove()
     db.engine.dispose()
-    started = time.monotonic()
     if postgres:
         connection, _ = _postgres(url)  # the dump names its schema itself
         command = ["pg_restore", "--clean", "--if-exists", "--no-owner", "-d", *connection, str(path)]

@@ -60,14 +60,20 @@ def add_missing_columns() -> list[str]:
 
 
 def init_db(drop: bool = False) -> int:
-    """Create missing tables and columns (with ``drop``, delete every table and its data first), and
+    """Create missing tables and columns (with ``drop``, delete every table and its data first),
+    on PostgreSQL partition ``tick`` (in place if it was not) and create its months around now, and
     build the rollups of markets whose ticks predate them; return how many markets needed that."""
+    from .clock import now_ms
     from .storage import ticks  # pandas loads only when the schema is set up
 
     if drop:
         db.drop_all()
     db.create_all()
     add_missing_columns()
+    if db.engine.dialect.name == "postgresql":  # tick by month, an older one migrated
+        from .storage import partitions  # psycopg: the postgres extra's
+
+        partitions.prepare(db.session(), now_ms())
     rebuilt = ticks.rebuild_missing_rollups(db.session())
     db.session.commit()
     return rebuilt

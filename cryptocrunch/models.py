@@ -39,8 +39,9 @@ class Tick(Base):
 
     __tablename__ = "tick"
     # The primary key is the "one market over a time range" index; without rowid
-    # SQLite stores the rows in that order and keeps a single b-tree.
-    __table_args__ = ({"sqlite_with_rowid": False},)
+    # SQLite stores the rows in that order and keeps a single b-tree. PostgreSQL partitions by
+    # month of ts (storage.partitions), so retention drops whole months.
+    __table_args__ = ({"sqlite_with_rowid": False, "postgresql_partition_by": "RANGE (ts)"},)
 
     market_id: Mapped[int] = mapped_column(ForeignKey("market.id"), primary_key=True)
     ts: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)

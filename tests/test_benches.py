@@ -14,7 +14,7 @@ from conftest import POSTGRES_URL, _postgres_available, need
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 #: The benchmarks that read or write the database, each with its smoke mode.
-BENCHES = ("stats", "ops", "alerts", "collect")
+BENCHES = ("stats", "ops", "alerts", "collect", "ingest")
 
 
 def bench_schemas() -> set[str]:

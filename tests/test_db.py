@@ -1,5 +1,8 @@
 """flask init-db: creates what is missing, keeps data, drops only when confirmed."""
 
+import subprocess
+import sys
+
 import sqlalchemy as sa
 
 from cryptocrunch.db import db
@@ -67,3 +70,28 @@ def test_init_db_builds_rollups_for_ticks_stored_before_them(app, runner):
     with app.app_context():
         assert sorted(tuple(r) for r in db.session.execute(sa.select(Rollup.__table__))) == before
     assert "Built the rollups" not in runner.invoke(args=["init-db"]).output
+
+
+def test_sqlite_needs_no_psycopg(tmp_path):
+    """psycopg is the postgres extra's: on SQLite, init-db, writes, retention and the partitions job
+    run in a process where importing it fails."""
+    script = f"""
+import sys
+sys.modules["psycopg"] = None  # import psycopg raises ImportError
+from cryptocrunch import create_app
+from cryptocrunch.db import db, init_db
+from cryptocrunch.sources.base import Tick
+from cryptocrunch.storage.prune import prune
+from cryptocrunch.storage.ticks import store_ticks
+from cryptocrunch.worker import jobs
+app = create_app({{"INSTANCE_PATH": {str(tmp_path)!r}}})
+with app.app_context():
+    init_db()
+    store_ticks(db.session, [Tick("kraken", "BTC/USD", 10**12 + i * 60_000, 100.0 + i) for i in range(10)])
+    db.session.commit()
+    print("pruned", prune(db.session, "tick", 10**12 + 5 * 60_000, 100))
+    print(jobs._partitions(app, None).lines[0])
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["pruned 5", "partitions   SQLite: tick is not partitioned"]

@@ -47,6 +47,7 @@ def test_the_default_schedules_and_overrides_with_a_fixed_clock():
         "candles-1d": datetime(2026, 1, 1, 1, 0, tzinfo=UTC),  # daily at 01:00 UTC
         "exports": None,  # off while EXPORTS is empty
         "backup": datetime(2026, 1, 1, 2, 30, tzinfo=UTC),  # daily at 02:30
+        "partitions": datetime(2026, 1, 1, 3, 0, tzinfo=UTC),  # daily at 03:00
         "retention": datetime(2026, 1, 1, 3, 30, tzinfo=UTC),  # daily at 03:30
     }
     later = datetime(2026, 1, 1, 1, 0, 0, 1, tzinfo=UTC)

@@ -1,12 +1,14 @@
-"""Bulk writes and fast numeric reads, shared by every storage module: one INSERT ... ON CONFLICT
-per batch straight to the driver, and query results as float64 arrays straight from the cursor."""
+"""Bulk writes and fast numeric reads, shared by every storage module: on PostgreSQL a binary COPY
+into a temporary staging table, then one INSERT ... SELECT ... ON CONFLICT; on SQLite one
+INSERT ... ON CONFLICT executemany straight to the driver; and query results as float64 arrays
+straight from the cursor."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import sqlalchemy as sa
@@ -18,6 +20,9 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ..models import Base
 
+if TYPE_CHECKING:  # psycopg is the postgres extra's: imported where PostgreSQL is written
+    import psycopg
+
 
 @dataclass(frozen=True, slots=True)
 class Stored:
@@ -27,25 +32,24 @@ class Stored:
     duplicates: int
 
 
-def _insert_sql(conn: Connection, table: Table, columns: Sequence[str], replace: bool) -> tuple[str, bool]:
-    """INSERT ... ON CONFLICT DO NOTHING (or DO UPDATE when ``replace``) for this dialect.
-
-    Returns the SQL and whether it takes positional parameters.
-    """
-    values: dict[str, Any] = {c: bindparam(c) for c in columns}
-    stmt: SqliteInsert | PostgresInsert = (
-        postgresql.insert(table).values(values)
-        if conn.dialect.name == "postgresql"
-        else sqlite.insert(table).values(values)
-    )
+def _upsert(
+    stmt: SqliteInsert | PostgresInsert, table: Table, columns: Sequence[str], replace: bool
+) -> sa.Insert:
+    """``stmt`` with ON CONFLICT (primary key) DO NOTHING, or DO UPDATE of the other columns."""
     keys = [c.name for c in table.primary_key]
     if replace:
-        upsert = stmt.on_conflict_do_update(
+        return stmt.on_conflict_do_update(
             index_elements=keys, set_={c: stmt.excluded[c] for c in columns if c not in keys}
         )
-    else:
-        upsert = stmt.on_conflict_do_nothing(index_elements=keys)
-    compiled = upsert.compile(dialect=conn.dialect)
+    return stmt.on_conflict_do_nothing(index_elements=keys)
+
+
+def _insert_sql(conn: Connection, table: Table, columns: Sequence[str], replace: bool) -> tuple[str, bool]:
+    """INSERT ... VALUES ... ON CONFLICT for SQLite's executemany; the SQL and whether it takes
+    positional parameters."""
+    compiled = _upsert(
+        sqlite.insert(table).values({c: bindparam(c) for c in columns}), table, columns, replace
+    ).compile(dialect=conn.dialect)
     return str(compiled), bool(compiled.positional)
 
 
@@ -56,20 +60,86 @@ def insert_rows(
     rows: list[tuple[Any, ...]],
     replace: bool = False,
 ) -> Stored:
-    """Insert ``rows`` (values of ``columns``) into ``model``'s table in one executemany; a row whose
-    primary key is stored is skipped (or, with ``replace``, overwrites the stored one)."""
-    # Straight to the driver's executemany: SQLAlchemy's per-row parameter
-    # processing would halve the ingest rate, and these rows are plain numbers.
+    """Insert ``rows`` (values of ``columns``) into ``model``'s table in one statement; a row whose
+    primary key is stored (or came earlier in ``rows``) is skipped and counted as a duplicate, or,
+    with ``replace``, overwrites the stored one (then every row counts as stored)."""
     if not rows:
         return Stored(0, 0)
     conn = session.connection()
     table = cast(Table, model.__table__)  # declarative models are typed with a FromClause here
-    sql, positional = _insert_sql(conn, table, columns, replace)
+    if conn.dialect.name == "postgresql":
+        return _copy_rows(conn, table, columns, rows, replace)
+    # Straight to the driver's executemany: SQLAlchemy's per-row parameter
+    # processing would halve the ingest rate, and these rows are plain numbers.
+    sql_text, positional = _insert_sql(conn, table, columns, replace)
     params: list[tuple[Any, ...]] | list[dict[str, Any]] = (
         rows if positional else [dict(zip(columns, row, strict=True)) for row in rows]
     )
-    stored = conn.exec_driver_sql(sql, params).rowcount
+    stored = conn.exec_driver_sql(sql_text, params).rowcount
     return Stored(stored, len(rows) - stored)
+
+
+def _copy_rows(
+    conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]], replace: bool
+) -> Stored:
+    """PostgreSQL: COPY ``rows`` (binary) into this connection's temporary staging table of
+    ``table``, then INSERT ... SELECT ... ON CONFLICT from it in the same transaction."""
+    written = rows
+    if replace:
+        # one statement cannot update a row twice: the last of a key wins, as executemany's would
+        at = [columns.index(c.name) for c in table.primary_key]
+        written = list({tuple(row[i] for i in at): row for row in rows}.values())
+    import psycopg
+    from psycopg import sql
+
+    stage = f"_stage_{table.name}"
+    names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    dbapi = cast(psycopg.Connection[Any], conn.connection.driver_connection)
+    with dbapi.cursor() as cursor:
+        # once per connection in effect (IF NOT EXISTS); it is emptied after each use
+        cursor.execute(
+            sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS)").format(
+                sql.Identifier(stage), sql.Identifier(table.name)
+            )
+        )
+        types = _column_types(cursor, conn, stage, columns)
+        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(sql.Identifier(stage), names)
+        with cursor.copy(copy_sql) as copy:
+            copy.set_types(types)
+            for row in written:
+                copy.write_row(row)
+        cursor.execute(_insert_select(conn, table, stage, tuple(columns), replace))
+        stored = cursor.rowcount
+        cursor.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(stage)))
+    stored += len(rows) - len(written)  # the replaced duplicates were written, then overwritten
+    return Stored(stored, len(rows) - stored)
+
+
+def _column_types(
+    cursor: psycopg.Cursor[Any], conn: Connection, stage: str, columns: Sequence[str]
+) -> list[int]:
+    """The type oids of ``columns`` of the staging table (what binary COPY sends), cached per
+    connection."""
+    cache: dict[tuple[str, tuple[str, ...]], list[int]] = conn.connection.info.setdefault("copy_types", {})
+    key = (stage, tuple(columns))
+    if key not in cache:
+        cursor.execute(
+            "SELECT attname, atttypid FROM pg_attribute"
+            " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+            (f"pg_temp.{stage}",),
+        )
+        oids = dict(cursor.fetchall())
+        cache[key] = [int(oids[c]) for c in columns]
+    return cache[key]
+
+
+def _insert_select(
+    conn: Connection, table: Table, stage: str, columns: tuple[str, ...], replace: bool
+) -> str:
+    """INSERT INTO table (columns) SELECT columns FROM stage ON CONFLICT ...: no parameters."""
+    staged = sa.table(stage, *(sa.column(c) for c in columns))
+    stmt = postgresql.insert(table).from_select(list(columns), sa.select(*staged.c))
+    return str(_upsert(stmt, table, columns, replace).compile(dialect=conn.dialect))
 
 
 def in_ranges(

@@ -1,6 +1,8 @@
 """Deleting what is older than a cut, in bounded batches, each committed on its own, so no long
 lock holds the readers (or the collector) up: per market along the (market, ts) key for ticks,
-book tops and candles; by id for the logs."""
+book tops and candles; by id for the logs. On PostgreSQL the monthly partitions of ticks wholly
+before the cut are dropped first (storage.partitions): only the month straddling the cut (and the
+DEFAULT partition's strays) are left to the batched deletes."""
 
 from __future__ import annotations
 
@@ -44,6 +46,15 @@ def prune(
     statement, committing after each; return how many went."""
     table = TABLES[name]
     total = 0
+    if table.model is Tick and session.connection().dialect.name == "postgresql":
+        from . import partitions  # psycopg: the postgres extra's
+
+        for held in partitions.drop_before(session, cut):
+            if held:
+                bump_version(session, TICKS_VERSION)
+            session.commit()
+            total += held
+            on_batch(held)
     if table.per_market:
         markets = list(session.scalars(select(Market.id).order_by(Market.id)))
         session.commit()

@@ -37,6 +37,7 @@ DEFAULT_SCHEDULES: dict[str, dict[str, Any]] = {
     "candles-1d": {"cron": "0 1 * * *"},
     "exports": {"cron": "5 * * * *"},
     "backup": {"cron": "30 2 * * *"},
+    "partitions": {"cron": "0 3 * * *"},
     "retention": {"cron": "30 3 * * *"},
 }
 PREFIX = "job:"
@@ -238,6 +239,17 @@ def _backup(app: Flask, _sources: Sources) -> Outcome:
     return Outcome(0, [made.describe()])
 
 
+def _partitions(app: Flask, _sources: Sources) -> Outcome:
+    from ..retention import cuts
+
+    if db.engine.dialect.name != "postgresql":
+        return Outcome(0, ["partitions   SQLite: tick is not partitioned"])
+    from ..storage import partitions  # psycopg: the postgres extra's
+
+    now = now_ms()
+    return Outcome(0, partitions.maintain(db.session(), now, keep_after=cuts(app.config, now).get("tick")))
+
+
 def _retention(app: Flask, _sources: Sources) -> Outcome:
     from ..retention import run_retention
 
@@ -254,6 +266,7 @@ JOBS: dict[str, Callable[[Flask, Sources], Outcome]] = {
     "candles-1d": _candles("1d"),
     "exports": _exports,
     "backup": _backup,
+    "partitions": _partitions,
     "retention": _retention,
 }
 
