@@ -102,7 +102,8 @@ setup(
     ],
     extras_require={
         "postgres": ["psycopg[binary]>=3.2"],
-        # RATELIMIT_STORAGE_URI=redis://... (log-in limits shared by every web worker)
+        # RATELIMIT_STORAGE_URI=redis://... (log-in limits shared by every web worker) and
+        # CACHE_REDIS_URL=redis://... (the API response cache shared by every web worker and machine)
         "redis": ["redis>=5"],
         "test": [
             "pytest>=8",

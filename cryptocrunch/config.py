@@ -101,6 +101,7 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_LIMIT_ACCOUNT": "5 per minute",
     "LOGIN_LIMIT_ADDRESS": "20 per minute",
     "RATELIMIT_STORAGE_URI": "memory://",
+    "CACHE_REDIS_URL": None,  # the API response cache in Redis (cache.py); null: per process
     # Notifications (README "Notification channels and the outbox"): tries per delivery, the first
     # retry's wait (doubling), how long a one-shot `flask collect` or `flask notify` waits for the
     # sends, and how many failed collect cycles in a row make a system event.

@@ -33,6 +33,11 @@ JOB_RUNS = Counter(
 ALERTS = Counter(
     "cryptocrunch_alerts_total", "Alert rules fired, and deliveries sent or failed for good.", ["outcome"]
 )
+RESPONSE_CACHE = Counter(
+    "cryptocrunch_response_cache_total",
+    "API answers looked up in the response cache: hit, miss, or error (Redis failed: answered uncached).",
+    ["result"],
+)
 REQUESTS = Histogram(
     "cryptocrunch_http_request_seconds",
     "Web request latency, by endpoint, method and status.",

@@ -132,3 +132,23 @@ def make_app(fake, tmp_path, database_url):
             return stack.enter_context(running_app(config))
 
         yield make
+
+
+REDIS_URL = os.environ.get("CRYPTOCRUNCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The test Redis (CRYPTOCRUNCH_TEST_REDIS_URL); skipped, or failed in CI, when unreachable."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.ping()
+        problem = None
+    except redis.RedisError as error:
+        problem = f"Redis not reachable at {REDIS_URL}: {type(error).__name__}"
+    finally:
+        client.close()
+    need(problem is None, problem or "")
+    return REDIS_URL

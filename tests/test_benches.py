@@ -4,6 +4,7 @@ asserted here: the figures are the benchmarks' own business (README "Benchmarks"
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from conftest import POSTGRES_URL, _postgres_available, need
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 #: The benchmarks that read or write the database, each with its smoke mode.
-BENCHES = ("stats", "ops", "alerts", "collect", "ingest")
+BENCHES = ("stats", "ops", "alerts", "collect", "ingest", "api")
 
 
 def bench_schemas() -> set[str]:
@@ -31,6 +32,8 @@ def bench_schemas() -> set[str]:
 @pytest.mark.parametrize("bench", BENCHES)
 def test_the_smoke_mode_runs_on_each_database(bench, database):
     command = [sys.executable, str(BENCH / f"{bench}.py"), "--smoke"]
+    if bench == "api":
+        need(shutil.which("wrk") is not None, "bench/api.py drives wrk: apt-get install wrk")
     before: set[str] = set()
     if database == "postgresql":
         problem = _postgres_available()

@@ -37,7 +37,7 @@ def wait_for(url: str, timeout: float = 60.0, ok=lambda r: True) -> requests.Res
             response = requests.get(url, timeout=5)
             if ok(response):
                 return response
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not up yet, or still starting
             pass
         time.sleep(0.3)
     raise AssertionError(f"{url} did not answer as expected within {timeout} s")

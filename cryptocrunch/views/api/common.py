@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import threading
-from collections import OrderedDict
 from typing import Any
 
 from flask import Response, current_app, g, request
@@ -16,6 +15,7 @@ from marshmallow import Schema, fields, validate
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
 
+from ... import cache as response_cache
 from ...db import db
 from ...errors import BadRequest, NotFound
 from ...insights.params import WINDOWS, Window, minute_now, resolve_window
@@ -163,35 +163,10 @@ def call(fn, *args, **kwargs):
         abort(422, message=str(error))
 
 
-class ResponseCache:
-    """Finished GET responses of this process, keyed by URL, Accept, data version and minute.
+def _count(result: str) -> None:
+    from ... import metrics  # loaded by the first request already (views/health.py)
 
-    A key can only hit while nothing was written (every write bumps the data
-    version) and within the minute that windows ending now are aligned to, so a
-    hit is the answer the view would compute.
-    """
-
-    def __init__(self, size: int = 512) -> None:
-        self.size = size
-        self._entries: OrderedDict[tuple, tuple[bytes, str, str]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple) -> tuple[bytes, str, str] | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None:
-                self._entries.move_to_end(key)
-            return entry
-
-    def put(self, key: tuple, entry: tuple[bytes, str, str]) -> None:
-        with self._lock:
-            self._entries[key] = entry
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
-
-
-cache = ResponseCache()
+    metrics.RESPONSE_CACHE.labels(result).inc()
 
 
 def _finish(response: Response) -> Response:
@@ -199,24 +174,41 @@ def _finish(response: Response) -> Response:
     return response.make_conditional(request)
 
 
+@bp.record_once
+def _set_up_cache(state) -> None:
+    response_cache.init_app(state.app)  # CACHE_REDIS_URL: Redis, else this process's (cache.py)
+
+
 @bp.before_request
 def from_cache() -> Response | None:
-    """Answer a GET from the cache when nothing changed since it was computed."""
+    """Answer a GET from the cache when nothing changed since it was computed (``X-Cache: hit``)."""
     if request.method != "GET" or request.blueprint in UNCACHED:
         return None
-    g.cache_key = (
+    key = (
         request.full_path,
         request.headers.get("Accept", ""),
         runs.data_version(db.session),
         minute_now(),
     )
-    entry = cache.get(g.cache_key)
-    if entry is None:
+    try:
+        entry = response_cache.backend().get(key)
+    except response_cache.CacheUnavailable:  # Redis is down: said once, answered uncached
+        g.cache_key = None
+        _count("error")
         return None
-    body, mimetype, etag = entry
-    response = Response(body, mimetype=mimetype)
+    _count("miss" if entry is None else "hit")
+    if entry is None:
+        g.cache_key = key
+        return None
+    body, mimetype, etag, headers = entry
+    response = Response(body, mimetype=mimetype, headers=list(headers))
     response.set_etag(etag)
+    response.headers["X-Cache"] = "hit"
     return _finish(response)
+
+
+#: Headers a cached answer gets afresh (or never keeps); the view's others are kept with it.
+OWN_HEADERS = frozenset({"content-type", "content-length", "etag", "cache-control", "x-cache", "set-cookie"})
 
 
 @bp.after_request
@@ -224,9 +216,13 @@ def to_cache(response: Response) -> Response:
     """ETag every successful GET (an unchanged refresh costs a 304) and keep it for the next asker."""
     if request.method == "GET" and response.status_code == 200 and not response.direct_passthrough:
         response.add_etag()
-        key = g.pop("cache_key", None)
-        if key is not None:
-            cache.put(key, (response.get_data(), response.mimetype, response.get_etag()[0]))
+        if "cache_key" in g:  # looked up and missed: computed now
+            key = g.pop("cache_key")
+            response.headers["X-Cache"] = "miss"
+            if key is not None:
+                headers = tuple((k, v) for k, v in response.headers.items() if k.lower() not in OWN_HEADERS)
+                entry = (response.get_data(), response.mimetype, response.get_etag()[0], headers)
+                response_cache.backend().put(key, entry)
         return _finish(response)
     return response
 
