@@ -199,44 +199,128 @@ def test_signal_and_cap_pages_load_cleanly(app, live, chromium, client, path, wi
     page.context.close()
 
 
+def table_loads(page):
+    return int(page.get_attribute("#markets-table", "data-loaded") or 0)
+
+
+def shown_markets(page):
+    """(exchange, pair) of the table's rows, top to bottom."""
+    return page.eval_on_selector_all(
+        "#markets-table tbody tr[data-pair]", "rows => rows.map(r => [r.dataset.exchange, r.dataset.pair])"
+    )
+
+
+def drawn_sparklines(page):
+    """{exchange|pair: the prices its sparkline's chart draws} of the rows shown."""
+    return page.evaluate(
+        """() => Object.fromEntries(Array.from(document.querySelectorAll('#markets-table tbody tr'))
+        .filter(r => r.querySelector('canvas.sparkline'))
+        .map(r => { const chart = Chart.getChart(r.querySelector('canvas.sparkline'));
+          const prices = chart ? chart.data.datasets[0].data.map(p => p.y) : [];
+          return [`${r.dataset.exchange}|${r.dataset.pair}`, prices]; }))"""
+    )
+
+
+def query_of(page):
+    """The page URL's parameters: the table's state, kept in the URL (the defaults left out)."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    return dict(parse_qsl(urlsplit(page.url).query))
+
+
+def after(page, action):
+    """Do ``action`` and wait until the table has been loaded once more (rows and sparklines)."""
+    loads = table_loads(page)
+    action()
+    page.wait_for_function(f"() => Number(document.getElementById('markets-table').dataset.loaded) > {loads}")
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_dashboard_sorts_filters_and_shows_change_and_volatility_rank(app, live, page, fake):
+def test_dashboard_sorts_filters_and_pages_through_the_api_with_sparklines(app, live, page, fake):
     from test_api import collect_history, reference
 
     history = collect_history(app, fake, cycles=6)
-    page.goto(live + "/")
-    page.wait_for_function("() => document.getElementById('markets-table').dataset.loaded === '24h'")
+    api = []
+    page.on("request", lambda r: api.append(r.url[len(live) :]) if r.url.startswith(live + "/api/") else None)
+    client = app.test_client()
 
-    changes = {f"{e}|{p}": reference(ts, prices)["pct_change"] for (e, p), (ts, prices) in history.items()}
-    for key, value in changes.items():
-        exchange, pair = key.split("|")
+    def sparklines_of(rows):
+        names = ",".join(f"{e}:{p.replace('/', '-')}" for e, p in rows)
+        body = client.get(f"/api/v1/sparklines?window=24h&points=48&markets={names}").get_json()
+        return {f"{s['exchange']}|{s['pair']}": s["last"] for s in body["sparklines"]}
+
+    page.goto(live + "/")
+    page.wait_for_function("() => document.getElementById('markets-table').dataset.loaded === '1'")
+    # the first page came with the HTML: only the sparklines were asked for, in one request
+    assert [u.split("?")[0] for u in api] == ["/api/v1/sparklines"]
+    changes = {(e, p): reference(ts, prices)["pct_change"] for (e, p), (ts, prices) in history.items()}
+    for (exchange, pair), value in changes.items():
         row = page.locator(f"tr[data-exchange='{exchange}'][data-pair='{pair}']")
         assert row.locator(".change").inner_text() == f"{value:.2f} %"
         assert row.locator(".rank").inner_text() in {"1", "2", "3", "4"}
+    assert shown_markets(page) == [[e, p] for e, p in sorted(changes, key=lambda k: (k[1].lower(), k[0]))]
+    assert drawn_sparklines(page) == sparklines_of(shown_markets(page))
+    assert set(page.eval_on_selector_all("canvas.sparkline", "cs => cs.map(c => c.dataset.points)")) == {"6"}
 
-    page.click("th button:has-text('% change')")
-    shown = [
-        float(v)
-        for v in page.eval_on_selector_all(
-            "#markets-table tbody .change", "cs => cs.map(c => c.dataset.value)"
-        )
-    ]
-    assert shown == sorted(changes.values())
-    page.click("th button:has-text('% change')")
-    shown = [
-        float(v)
-        for v in page.eval_on_selector_all(
-            "#markets-table tbody .change", "cs => cs.map(c => c.dataset.value)"
-        )
-    ]
-    assert shown == sorted(changes.values(), reverse=True)
+    del api[:]
+    after(page, lambda: page.click("th a[data-sort='pct_change']"))
+    assert [u.split("?")[0] for u in api] == ["/api/v1/markets/table", "/api/v1/sparklines"]
+    assert "sort=pct_change" in api[0]
+    ascending = sorted(changes, key=changes.get)
+    assert shown_markets(page) == [list(k) for k in ascending]
+    assert page.get_attribute("th:has(a[data-sort='pct_change'])", "aria-sort") == "ascending"
+    assert drawn_sparklines(page) == sparklines_of(shown_markets(page))
+    after(page, lambda: page.click("th a[data-sort='pct_change']"))
+    assert shown_markets(page) == [list(k) for k in ascending[::-1]]
+    assert query_of(page) == {"sort": "pct_change", "order": "desc"}
 
-    sparklines = page.eval_on_selector_all("canvas.sparkline", "cs => cs.map(c => Number(c.dataset.points))")
-    assert sparklines == [6, 6, 6, 6]
-
-    page.fill("input.table-filter", "bitstamp")
-    assert page.locator("#markets-table tbody tr:visible").count() == 2
+    after(page, lambda: page.fill("#markets-q", "BITSTAMP"))
+    assert shown_markets(page) == [list(k) for k in ascending[::-1] if k[0] == "bitstamp"]
+    assert page.get_attribute("#markets-table", "data-total") == "2"
+    assert drawn_sparklines(page) == sparklines_of(shown_markets(page))
+    after(page, lambda: page.fill("#markets-q", ""))
+    after(page, lambda: page.select_option("#markets-exchange", "binance"))
+    assert {e for e, _ in shown_markets(page)} == {"binance"}
+    after(page, lambda: page.select_option("#markets-quote", "USD"))
+    assert shown_markets(page) == []
+    assert "No market matches these filters." in page.inner_text("#markets-table tbody")
     assert page.problems == []
+
+    # two rows a page: the pager asks the API for the next page, which starts where this one ended
+    page.goto(live + "/?per_page=2&sort=pct_change")
+    page.wait_for_function("() => document.getElementById('markets-table').dataset.loaded === '1'")
+    assert shown_markets(page) == [list(k) for k in ascending[:2]]
+    assert page.inner_text("#markets-pager .position") == "Page 1 of 2"
+    after(page, lambda: page.click("#markets-pager a[data-rel='next']"))
+    assert shown_markets(page) == [list(k) for k in ascending[2:]]
+    assert page.inner_text("#markets-pager .position") == "Page 2 of 2"
+    assert page.locator("#markets-pager a[data-rel='next']").is_hidden()
+    assert drawn_sparklines(page) == sparklines_of(shown_markets(page))
+    assert query_of(page) == {"sort": "pct_change", "page": "2", "per_page": "2"}
+    after(page, lambda: page.click("#markets-pager a[data-rel='prev']"))
+    assert shown_markets(page) == [list(k) for k in ascending[:2]]
+    assert page.problems == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_dashboard_sorts_and_pages_without_javascript(app, chromium, live, fake):
+    from test_api import collect_history
+
+    collect_history(app, fake, cycles=4)
+    context = chromium.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(live + "/?per_page=3")
+    assert len(shown_markets(page)) == 3
+    page.click("th a[data-sort='last']")
+    page.click("th a[data-sort='last']")  # again: the other way round
+    assert query_of(page) == {"sort": "last", "order": "desc", "per_page": "3"}
+    page.click("#markets-pager a[data-rel='next']")
+    api = app.test_client().get("/api/v1/markets/table?sort=last&order=desc&per_page=3&page=2").get_json()
+    assert shown_markets(page) == [[r["exchange"], r["pair"]] for r in api["markets"]]
+    page.fill("#markets-q", "binance")
+    page.click("#markets-form button[type=submit]")
+    assert {e for e, _ in shown_markets(page)} == {"binance"}
+    context.close()
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -253,6 +337,9 @@ def test_markup_in_a_market_name_is_shown_as_text(app, live, page):
         db.session.commit()
     page.goto(live + "/")
     page.wait_for_load_state("networkidle")
+    assert page.evaluate("window.pwned") is None
+    assert page.locator("td", has_text="<script>window.pwned=1</script>/USD").count() == 1
+    after(page, lambda: page.fill("#markets-q", "script"))  # the same row drawn by the script
     assert page.evaluate("window.pwned") is None
     assert page.locator("td", has_text="<script>window.pwned=1</script>/USD").count() == 1
     assert page.problems == []

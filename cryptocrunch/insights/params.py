@@ -13,6 +13,26 @@ from ..errors import BadRequest
 METRICS = ("volatility", "pct_change", "largest_pct_move", "stdev")
 MAX_POINTS = 10_000
 DEFAULT_POINTS = 1_000
+
+#: What the dashboard's markets table (insights.table) sorts by: the latest tick's columns and
+#: the window's figures.
+SORTS = (
+    "pair",
+    "exchange",
+    "last",
+    "bid",
+    "ask",
+    "ts",
+    "base_volume",
+    "quote_volume",
+    "pct_change",
+    "volatility",
+)
+TEXT_SORTS = ("pair", "exchange")
+MAX_PER_PAGE = 200
+#: Most markets one sparklines request may name, and most points per sparkline.
+MAX_SPARKLINES = 200
+MAX_SPARKLINE_POINTS = 500
 MAX_RANGE_MS = 20 * 365 * DAY  # explicit ranges longer than 20 years are refused
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 
 from ..clock import HOUR, TIMEFRAMES, now_ms, utc_iso, utc_text
 from ..db import db
@@ -18,15 +18,47 @@ from . import PairConverter
 bp = Blueprint("pages", __name__)
 
 
+#: The dashboard's parameters when the URL leaves them out (and its links leave them out too).
+DASHBOARD_DEFAULTS = {"q": "", "exchange": "", "quote": "", "window": "24h", "sort": "pair", "order": "asc"}
+DASHBOARD_DEFAULTS |= {"page": 1, "per_page": 50}
+
+
 @bp.get("/")
 def dashboard():
-    """Latest price of every market, and the last run of every source (collector health)."""
-    from ..storage import ticks
+    """The markets table a page at a time, filtered and sorted on the server (JSON twin:
+    /api/v1/markets/table, which the page's script asks for other pages, sorts and filters;
+    /api/v1/sparklines draws the rows' sparklines), and the last run of every source."""
+    from ..insights import table
+
+    options = {
+        **{k: request.args.get(k, DASHBOARD_DEFAULTS[k]).strip() for k in ("q", "exchange", "quote")},
+        **{k: request.args.get(k, DASHBOARD_DEFAULTS[k]) for k in ("sort", "order")},
+        **{k: _int_arg(k, DASHBOARD_DEFAULTS[k]) for k in ("page", "per_page")},
+    }
+    window = _window_arg(DASHBOARD_DEFAULTS["window"])
+    try:
+        result = table.table(
+            db.session,
+            window,
+            **{k: options[k] or None for k in ("q", "exchange", "quote")},
+            **{k: options[k] for k in ("sort", "order", "page", "per_page")},
+        )
+    except BadRequest as error:
+        abort(400, description=str(error))
+    options["window"] = window.name
+
+    def link(**changes):
+        """This page with ``changes`` to its parameters (the defaults left out of the URL)."""
+        wanted = {**options, **changes}
+        return url_for("pages.dashboard", **{k: v for k, v in wanted.items() if v != DASHBOARD_DEFAULTS[k]})
 
     return render_template(
         "dashboard.html",
         windows=[w for w in WINDOWS if w != "all"],
-        markets=ticks.latest_ticks(db.session),
+        result=result,
+        options=options,
+        link=link,
+        page_sizes=(25, 50, 100, table.MAX_PER_PAGE),
         runs=runs.latest_runs(db.session),
     )
 

@@ -12,10 +12,10 @@ import swagger_ui_bundle
 from flask import Flask, Response, send_from_directory
 
 from .. import PairConverter
-from . import alerts, books, candles, caps, channels, exchanges, markets, pairs, rankings, runs
+from . import alerts, books, candles, caps, channels, exchanges, markets, pairs, rankings, runs, sparklines
 from .common import PREFIX, api, bp, pair_schema
 
-RESOURCES = (markets, rankings, pairs, candles, books, caps, exchanges, runs, channels, alerts)
+RESOURCES = (markets, sparklines, rankings, pairs, candles, books, caps, exchanges, runs, channels, alerts)
 for _resource in RESOURCES:
     bp.register_blueprint(_resource.bp)
 

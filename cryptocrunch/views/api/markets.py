@@ -1,4 +1,5 @@
-"""Markets: every market's latest tick, one market's prices, statistics and gaps."""
+"""Markets: every market's latest tick, the markets table (sorted, filtered, paged), one market's
+prices, statistics and gaps."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ from flask import current_app
 from marshmallow import Schema, fields, validate
 
 from ...db import db
-from ...insights.params import DEFAULT_POINTS, MAX_POINTS, split_pair
+from ...insights.params import DEFAULT_POINTS, MAX_PER_PAGE, MAX_POINTS, SORTS, split_pair
 from .common import CSV_RESPONSE, FormatArgs, WindowArgs, call, child, rows, wants_csv, window_of
 
-bp = child("markets", "Markets: latest ticks, prices, statistics, gaps")
+bp = child("markets", "Markets: latest ticks, the markets table, prices, statistics, gaps")
 
 
 class PricesArgs(WindowArgs, FormatArgs):
@@ -33,6 +34,48 @@ class MarketOut(Schema):
     last = fields.Float(allow_none=True, required=True)
     bid = fields.Float(allow_none=True, required=True)
     ask = fields.Float(allow_none=True, required=True)
+
+
+class TableArgs(WindowArgs, FormatArgs):
+    q = fields.Str(metadata={"description": "part of the pair or exchange name, any case"})
+    exchange = fields.Str(metadata={"description": "only this exchange"})
+    quote = fields.Str(metadata={"description": "only pairs in this quote currency (USD)"})
+    sort = fields.Str(load_default="pair", validate=validate.OneOf(SORTS))
+    order = fields.Str(load_default="asc", validate=validate.OneOf(["asc", "desc"]))
+    page = fields.Int(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Int(load_default=50, validate=validate.Range(1, MAX_PER_PAGE))
+
+
+class TableRow(Schema):
+    exchange = fields.Str(required=True)
+    pair = fields.Str(required=True)
+    ts = fields.Int(required=True, metadata={"description": "the latest tick's"})
+    last = fields.Float(required=True)
+    bid = fields.Float(allow_none=True, required=True)
+    ask = fields.Float(allow_none=True, required=True)
+    base_volume = fields.Float(
+        allow_none=True, required=True, metadata={"description": "24 h, as the exchange reports it"}
+    )
+    quote_volume = fields.Float(allow_none=True, required=True)
+    n = fields.Int(required=True, metadata={"description": "ticks in the window"})
+    pct_change = fields.Float(allow_none=True, required=True, metadata={"description": "null below 3 ticks"})
+    volatility = fields.Float(allow_none=True, required=True)
+    volatility_rank = fields.Int(
+        allow_none=True, required=True, metadata={"description": "among every market, 1 = most volatile"}
+    )
+
+
+class TableOut(Schema):
+    total = fields.Int(required=True, metadata={"description": "markets matching the filters"})
+    page = fields.Int(required=True)
+    per_page = fields.Int(required=True)
+    pages = fields.Int(required=True)
+    sort = fields.Str(required=True)
+    order = fields.Str(required=True)
+    window = fields.Str(required=True)
+    exchanges = fields.List(fields.Str(), required=True, metadata={"description": "every exchange stored"})
+    quotes = fields.List(fields.Str(), required=True, metadata={"description": "every quote currency stored"})
+    markets = fields.List(fields.Nested(TableRow), required=True)
 
 
 class PricePoint(Schema):
@@ -98,6 +141,23 @@ def latest(args):
         for e, p, t in ticks.latest_ticks(db.session)
     ]
     return rows(data, MarketOut(), args, "markets")
+
+
+@bp.get("/markets/table")
+@bp.arguments(TableArgs, location="query")
+@bp.response(200, TableOut)
+@bp.alt_response(200, **{**CSV_RESPONSE, "description": "the page's rows alone as CSV"})
+def table(args):
+    """One page of every market with its latest tick and its % change and volatility (rank) over
+    the window, filtered and sorted (blanks last, ties by pair then exchange); the dashboard's table."""
+    from ...insights import table as market_table
+
+    options = {k: args[k] for k in ("sort", "order", "page", "per_page")}
+    filters = {k: args.get(k) for k in ("q", "exchange", "quote")}
+    result = call(market_table.table, db.session, window_of(args), **options, **filters)
+    if wants_csv(args):
+        return rows(result["markets"], TableRow(), args, "markets-table")
+    return result
 
 
 @bp.get("/markets/<exchange>/<pair:pair>/prices")
