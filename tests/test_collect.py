@@ -332,7 +332,11 @@ def test_rules_collect_what_they_resolve_to_with_one_tickers_request_per_exchang
         "okx": {"quote": ["EUR"]},
         "bitstamp": ["BTC/USD"],
     }
-    app = make_app(MARKETS=markets, COINGECKO_COINS=None)
+    # thousands of tickers an answer: a loaded machine must not turn one slow answer into a retry
+    options = fake.exchange_options(timeout_ms=15_000)
+    for exchange_options in options.values():
+        exchange_options["enableRateLimit"] = False  # as the tests' own settings have it
+    app = make_app(MARKETS=markets, COINGECKO_COINS=None, EXCHANGE_OPTIONS=options)
     runner = app.test_cli_runner()
 
     result = collect(runner)
