@@ -72,6 +72,9 @@ from cryptocrunch.db import db, init_db
 from cryptocrunch.sources.base import Tick
 from cryptocrunch.storage.ticks import store_ticks
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import database
+
 BENCH_DIR = Path(__file__).resolve().parent
 VENV_BIN = Path(sys.executable).parent
 START_MS = 1_700_000_000_000  # 2023-11-14, so the whole range lies in the past
@@ -494,24 +497,6 @@ def api_statuses(found: dict) -> dict[str, float]:
     return counts
 
 
-def with_schema(url: str, stack: ExitStack) -> str:
-    """A fresh schema in the PostgreSQL database at ``url`` (dropped on exit): the URL into it."""
-    import sqlalchemy as sa
-
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-
-    def drop() -> None:
-        with engine.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        engine.dispose()
-
-    stack.callback(drop)
-    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
-
-
 def mixed_settings(fake: Any, uri: str, instance: Path, redis_url: str | None) -> dict[str, str]:
     """The CRYPTOCRUNCH_* environment of the web server and the collector: one database, the fake
     exchange's markets, the collect interval the gaps answers use."""
@@ -582,17 +567,16 @@ def mixed(args: argparse.Namespace, workdir: Path, servers: list[Server], stack:
     from fake_exchange import FakeExchange
 
     instance = workdir / "instance"
-    uri = with_schema(args.db, stack) if args.db else f"sqlite:///{workdir / 'bench.sqlite'}"
+    uri, kind = database(args.db, workdir / "bench.sqlite", stack)
     fake = stack.enter_context(FakeExchange())
     collected = [
         (name, pair) for name, pairs in fake.markets.items() if name != "coingecko" for pair in pairs
     ]
     wanted = -(-MIXED_URLS // len(MIXED_ENDPOINTS))
     names = collected + market_names(wanted - len(collected))
-    database = "PostgreSQL" if args.db else "SQLite"
     warn_if_busy()
     print(
-        f"{database}: {len(names)} markets ({len(collected)} of them collected every {COLLECT_EVERY} s) x "
+        f"{kind}: {len(names)} markets ({len(collected)} of them collected every {COLLECT_EVERY} s) x "
         f"{args.ticks:,} ticks of the last {args.ticks} minutes, with store_ticks ..."
     )
     start_ms = (int(time.time() * 1000) // MINUTE_MS - args.ticks) * MINUTE_MS

@@ -3,6 +3,7 @@ statistic: read through ``storage.ticks`` (rollups and raw edges), computed by `
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -58,6 +59,27 @@ METRIC_COLUMNS = {
 }
 
 
+def summaries(
+    session: Session, window: Window, columns: Sequence[str], allowed: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Every market's (or the ``allowed`` ids') summary ``columns`` over ``window``, by market:
+    the ranking snapshot while it is exact (a standard window ending now), else computed from the
+    rollups and the raw edges."""
+    if window.name in WINDOWS and window.end == OPEN_END:
+        found = snapshots.read(session, window.name, window.start, columns)
+        if found is not None:
+            return found if allowed is None else found[found["market_id"].isin(allowed)]
+    ids = markets.all_ids(session) if allowed is None else allowed.tolist()
+    return ticks.window_summaries(session, ids, window.start, window.end, columns)
+
+
+def ranked(keys: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Positions of the markets with at least ``stats.MIN_POINTS`` ticks (``counts``), the highest
+    ``keys`` first, ties in market order (a stable sort): rank 1 is the first."""
+    listed = np.flatnonzero(counts >= stats.MIN_POINTS)  # too few ticks: unranked
+    return listed[np.argsort(-keys[listed], kind="stable")]
+
+
 def rankings(
     session: Session,
     metric: str,
@@ -80,23 +102,14 @@ def rankings(
         allowed = markets.stored_markets(session, exchange, quote)["market_id"].to_numpy()
     else:
         allowed = None  # every market
-    columns = ("market_id", *stats.BASE_COLUMNS, *METRIC_COLUMNS[metric])
-    summaries = None
-    if window.name in WINDOWS and window.end == OPEN_END:
-        summaries = snapshots.read(session, window.name, window.start, columns)
-        if summaries is not None and allowed is not None:
-            summaries = summaries[summaries["market_id"].isin(allowed)]
-    if summaries is None:
-        ids = markets.all_ids(session) if allowed is None else allowed.tolist()
-        summaries = ticks.window_summaries(session, ids, window.start, window.end, columns)
-    values = stats.figures(summaries)[metric].to_numpy(dtype="float64")
-    listed = np.flatnonzero(summaries["n"].to_numpy() >= stats.MIN_POINTS)  # too few ticks: unranked
-    key = np.abs(values[listed]) if metric == "largest_pct_move" else values[listed]
-    ordered = listed[np.argsort(-key, kind="stable")]  # ties keep market order, as a stable sort
+    found = summaries(session, window, ("market_id", *stats.BASE_COLUMNS, *METRIC_COLUMNS[metric]), allowed)
+    values = stats.figures(found)[metric].to_numpy(dtype="float64")
+    keys = np.abs(values) if metric == "largest_pct_move" else values
+    ordered = ranked(keys, found["n"].to_numpy())
     ranks = np.arange(1, len(ordered) + 1)
     if order == "asc":
         ordered, ranks = ordered[::-1], ranks[::-1]
-    shown = summaries.iloc[ordered[:limit]]
+    shown = found.iloc[ordered[:limit]]
     names = markets.names(session, shown["market_id"].astype("int64").tolist())
     rows = []
     for (_, summary), at, rank in zip(shown.iterrows(), ordered[:limit], ranks[:limit], strict=True):

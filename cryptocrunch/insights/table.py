@@ -16,15 +16,14 @@ from ..analysis import stats
 from ..clock import HOUR
 from ..errors import BadRequest
 from ..models import Exchange, Market, Tick
-from ..storage import markets, snapshots, ticks
+from ..storage import markets, ticks
 from ..storage.bulk import fetch_rows
+from . import markets as ranking
 from .params import (
     MAX_PER_PAGE,
     MAX_SPARKLINE_POINTS,
     MAX_SPARKLINES,
-    OPEN_END,
     SORTS,
-    WINDOWS,
     Window,
     split_pair,
 )
@@ -69,29 +68,18 @@ def latest(session: Session) -> Columns:
     return columns
 
 
-def _summaries(session: Session, window: Window, market_ids: list[int]) -> pd.DataFrame:
-    """Each market's summary over ``window`` (``_SUMMARY``, by market): the ranking snapshot while
-    it is exact, else computed from the rollups and the raw edges (as ``markets.rankings`` reads
-    them)."""
-    if window.name in WINDOWS and window.end == OPEN_END:
-        found = snapshots.read(session, window.name, window.start, _SUMMARY)
-        if found is not None:
-            return found
-    return ticks.window_summaries(session, market_ids, window.start, window.end, _SUMMARY)
-
-
 def _figures(session: Session, window: Window, market_ids: np.ndarray) -> Columns:
     """n, pct_change, volatility and volatility_rank over ``window`` of each of ``market_ids``
     (sorted), in their order: 0 ticks and NaN for a market without ticks in the window, NaN
     figures and no rank below ``stats.MIN_POINTS`` ticks. Ranks are over every market, as
     ``markets.rankings`` gives them (1 = most volatile, ties by market)."""
-    summaries = _summaries(session, window, market_ids.tolist()).reset_index(drop=True)
+    summaries = ranking.summaries(session, window, _SUMMARY).reset_index(drop=True)
     figures = stats.figures(summaries)
     volatility = figures["volatility"].to_numpy(dtype="float64")
     counts = summaries["n"].to_numpy(dtype="float64")
-    ranked = np.flatnonzero(counts >= stats.MIN_POINTS)
+    order = ranking.ranked(volatility, counts)
     rank = np.full(len(summaries), np.nan)
-    rank[ranked[np.argsort(-volatility[ranked], kind="stable")]] = np.arange(1, len(ranked) + 1)
+    rank[order] = np.arange(1, len(order) + 1)
     found = {
         "n": counts,
         "pct_change": figures["pct_change"].to_numpy(dtype="float64"),
