@@ -50,11 +50,20 @@ def last_runs(app: Flask) -> dict[str, Run]:
     return {run.source: run for run in runs(app)}
 
 
-def fake_config(fake: FakeExchange, instance: Path, database_url: str) -> dict:
-    """Settings that point every source at the fake exchange, with tiny retry waits."""
-    options = fake.exchange_options(timeout_ms=1000)
+def fake_options(fake: FakeExchange, timeout_ms: int = 1000) -> dict:
+    """EXCHANGE_OPTIONS pointing every exchange at the fake one, without ccxt's rate limiter.
+
+    Tests of thousands of markets an answer pass a long timeout: on a loaded machine one slow
+    answer must not become a retry (which a test counting requests would see)."""
+    options = fake.exchange_options(timeout_ms=timeout_ms)
     for exchange_options in options.values():
         exchange_options["enableRateLimit"] = False
+    return options
+
+
+def fake_config(fake: FakeExchange, instance: Path, database_url: str) -> dict:
+    """Settings that point every source at the fake exchange, with tiny retry waits."""
+    options = fake_options(fake)
     return {
         "INSTANCE_PATH": str(instance),
         "SQLALCHEMY_DATABASE_URI": database_url,

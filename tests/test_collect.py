@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import last_runs, runs, stored_books, stored_ticks
+from helpers import fake_options, last_runs, runs, stored_books, stored_ticks
 
 from cryptocrunch import create_app
 from cryptocrunch.clock import now_ms
@@ -332,10 +332,7 @@ def test_rules_collect_what_they_resolve_to_with_one_tickers_request_per_exchang
         "okx": {"quote": ["EUR"]},
         "bitstamp": ["BTC/USD"],
     }
-    # thousands of tickers an answer: a loaded machine must not turn one slow answer into a retry
-    options = fake.exchange_options(timeout_ms=15_000)
-    for exchange_options in options.values():
-        exchange_options["enableRateLimit"] = False  # as the tests' own settings have it
+    options = fake_options(fake, timeout_ms=15_000)  # thousands of tickers an answer
     app = make_app(MARKETS=markets, COINGECKO_COINS=None, EXCHANGE_OPTIONS=options)
     runner = app.test_cli_runner()
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import ccxt
 import pytest
 from conftest import SHARED_DATA, running_app
-from helpers import fake_config
+from helpers import fake_config, fake_options
 
 from cryptocrunch import create_app
 from cryptocrunch.config import ConfigError
@@ -24,7 +24,9 @@ def make(fake, tmp_path):
 
         def build(markets, **settings):
             config = fake_config(fake, tmp_path / "instance", f"sqlite:///{tmp_path / 'markets.sqlite'}")
-            config.update(MARKETS=markets, COINGECKO_COINS=None, **settings)
+            # thousands of markets an answer: a long timeout, so no slow answer becomes a retry
+            config.update(MARKETS=markets, COINGECKO_COINS=None, EXCHANGE_OPTIONS=fake_options(fake, 15_000))
+            config.update(settings)
             return stack.enter_context(running_app(config))
 
         yield build

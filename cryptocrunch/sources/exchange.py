@@ -43,8 +43,13 @@ T = TypeVar("T")
 #: Our defaults per exchange, under the user's EXCHANGE_OPTIONS (which win).
 EXCHANGE_DEFAULTS: dict[str, dict[str, Any]] = {
     # Spot only: otherwise load_markets also calls the futures, swap and options APIs.
-    name: {"options": {"fetchMarkets": {"types": ["spot"]}}}
-    for name in ("binance", "okx", "myokx", "bybit")
+    **{
+        name: {"options": {"fetchMarkets": {"types": ["spot"]}}}
+        for name in ("binance", "okx", "myokx", "bybit")
+    },
+    # bitstamp's currencies and markets both come from /markets/, which ccxt reuses for 1 s only:
+    # parsing a long list of currencies took longer, and load_markets asked for it twice.
+    "bitstamp": {"options": {"fetchMarkets": {"expires": 60_000}}},
 }
 
 #: At most this many symbols are named in one batched tickers request (a few KB of URL); for more,
