@@ -15,10 +15,13 @@ of 1.3 x the slowest latency, with the CPU time it took (ccxt parsing every tick
 validation: under one GIL this, not the network, bounds the fetch beyond about 12,000 markets on
 the 2-core development machine) and against the same fetches one after another, and whole cycles
 (``collect_once``: the fetch, then every tick stored with its rollups). Then 20,000 ticks (20,000
-markets, one tick each, as a cycle writes them) stored through store_ticks into a fresh SQLite file:
-the first time (the markets created) and the next cycles (median of --repeat) against the bar of
-0.5 s, beside a raw sqlite3 executemany of the same rows. With --db, both run in fresh schemas of
-that PostgreSQL database (dropped afterwards) and the baseline is a raw psycopg COPY of the rows.
+markets, one tick each, as a cycle writes them) stored through store_ticks into a fresh SQLite file,
+a day as a collector every minute writes it (an hourly tick 00:30 to 21:30, then every minute from
+22:50 to 00:00): the first write (the markets created), a minute's cycle within an hour (median)
+against the bar of 0.5 s, the cycles that close an hour (23:00) and a day (00:00), the mean of the
+last hour's 60 cycles, beside a raw sqlite3 executemany of the same rows. With --db, both run in
+fresh schemas of that PostgreSQL database (dropped afterwards) and the baseline is a raw psycopg
+COPY of the rows.
 Exit status 1 when a bar is missed (not in --smoke: bench/common.py).
 """
 
@@ -42,6 +45,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from fake_exchange import exchange_options  # noqa: E402
 
 from cryptocrunch import create_app  # noqa: E402
+from cryptocrunch.clock import DAY, HOUR, MINUTE  # noqa: E402
 from cryptocrunch.collector.cycle import build_sources, collect_once, fetch_all  # noqa: E402
 from cryptocrunch.db import db, init_db  # noqa: E402
 from cryptocrunch.sources.base import SourceFailure, Tick  # noqa: E402
@@ -178,8 +182,10 @@ def cycle_ticks(markets: int, ts: int) -> list[Tick]:
 
 
 def store_bench(folder: Path, url: str, kind: str, repeat: int, smoke: bool) -> bool:
+    """Store a day as a collector every minute would: a tick per market each hour 00:30 to 21:30
+    (each write closing an hour), then every minute from 22:50 to 00:00 the next day."""
     app = create_app({"INSTANCE_PATH": str(folder), "SQLALCHEMY_DATABASE_URI": url})
-    start = 1_700_000_000_000
+    day = 1_699_920_000_000  # 2023-11-14 00:00 UTC
     with app.app_context():
         init_db()
         session = db.session()
@@ -194,31 +200,51 @@ def store_bench(folder: Path, url: str, kind: str, repeat: int, smoke: bool) -> 
                 raise SystemExit(f"stored {result.stored} of {STORED}")
             return elapsed
 
-        first = store(start)
-        later = statistics.median(store(start + (i + 1) * 60_000) for i in range(repeat))
-        ids = market_ids(session, {(t.exchange, t.pair) for t in cycle_ticks(STORED, start)})
+        first = store(day + 30 * MINUTE)
+        hourly = [store(day + h * HOUR + 30 * MINUTE) for h in range(1, 22)]
+        minutes = {ts: store(ts) for ts in range(day + 22 * HOUR + 50 * MINUTE, day + DAY + MINUTE, MINUTE)}
+        ids = market_ids(session, {(t.exchange, t.pair) for t in cycle_ticks(STORED, day)})
         raw = []
         for i in range(repeat):
             rows = [
                 (ids[t.exchange, t.pair], t.ts, t.last, t.bid, t.ask, t.base_volume, t.quote_volume)
-                for t in cycle_ticks(STORED, start + (repeat + 1 + i) * 60_000)
+                for t in cycle_ticks(STORED, day + DAY + (i + 1) * MINUTE)
             ]
             raw.append(raw_insert(db.engine, rows))
         db.engine.dispose()
     baseline = statistics.median(raw)
+    hour, midnight = day + 23 * HOUR, day + DAY
+    within = statistics.median(t for ts, t in minutes.items() if ts % HOUR)
+    last_hour = [t for ts, t in minutes.items() if hour < ts <= midnight]
     how = "raw sqlite3 executemany" if kind == "SQLite" else "raw psycopg COPY"
     print(
         f"\nstore {STORED:,} ticks (one per market) with rollups: storage.ticks.store_ticks + commit, {kind}"
     )
     line(f"first (the {STORED:,} markets created)", first, f"{first / baseline:5.1f}x baseline")
     line(
-        f"next cycles (median of {repeat})",
-        later,
-        f"{later / baseline:5.1f}x baseline   bar {STORE_BAR * 1000:.0f} ms  "
-        + verdict(later <= STORE_BAR, smoke),
+        f"a minute's cycle within an hour (median of {len(minutes) - 2})",
+        within,
+        f"{within / baseline:5.1f}x baseline   bar {STORE_BAR * 1000:.0f} ms  "
+        + verdict(within <= STORE_BAR, smoke),
     )
-    line(f"baseline: {how}, no rollups", baseline, "1.0x")
-    return later <= STORE_BAR or smoke
+    line("the cycle at 23:00 (closes an hour)", minutes[hour], f"{minutes[hour] / baseline:5.1f}x baseline")
+    line(
+        "the cycle at 00:00 (closes an hour and a day)",
+        minutes[midnight],
+        f"{minutes[midnight] / baseline:5.1f}x baseline",
+    )
+    line(
+        "mean of the 60 cycles 23:01 to 00:00",
+        statistics.fmean(last_hour),
+        f"{statistics.fmean(last_hour) / baseline:5.1f}x baseline",
+    )
+    line(
+        f"hourly writes 01:30 to 21:30 (median of {len(hourly)})",
+        statistics.median(hourly),
+        "each closes an hour",
+    )
+    line(f"baseline: {how}, no rollups (median of {repeat})", baseline, "1.0x")
+    return within <= STORE_BAR or smoke
 
 
 def raw_insert(engine: Any, rows: list[tuple]) -> float:

@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 
 MINUTE = 60_000
+FIVE_MINUTES = 5 * MINUTE
 HOUR = 3_600_000
 DAY = 86_400_000
 WEEK = 7 * DAY

@@ -74,7 +74,7 @@ def init_db(drop: bool = False) -> int:
         from .storage import partitions  # psycopg: the postgres extra's
 
         partitions.prepare(db.session(), now_ms())
-    rebuilt = ticks.rebuild_missing_rollups(db.session())
+    rebuilt = ticks.prepare_rollups(db.session())
     db.session.commit()
     return rebuilt
 

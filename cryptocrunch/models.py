@@ -116,9 +116,10 @@ class Summary:
 
 
 class Rollup(Summary, Base):
-    """Summary of one market's ticks in one time bucket (an hour, a day or a week), kept up to date
-    on write. A window's statistics combine these with the raw ticks at its edges instead of
-    rescanning history."""
+    """Summary of one market's ticks in one time bucket (5 minutes, an hour, a day or a week; the
+    coarser ones once their time is over, ``storage.ticks``), kept up to date on write. A
+    window's statistics combine these with the raw ticks at its edges instead of rescanning
+    history."""
 
     __tablename__ = "rollup"
     __table_args__ = ({"sqlite_with_rowid": False},)

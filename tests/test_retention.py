@@ -13,12 +13,12 @@ from cryptocrunch import create_app
 from cryptocrunch.clock import DAY, HOUR, now_ms
 from cryptocrunch.config import ConfigError
 from cryptocrunch.db import db
-from cryptocrunch.models import BookTop, Run, Tick
+from cryptocrunch.models import BookTop, Rollup, Run, Tick
 from cryptocrunch.sources.base import BookTop as BookTopValue
 from cryptocrunch.sources.base import Tick as TickValue
 from cryptocrunch.storage import runs
 from cryptocrunch.storage.books import store_book_tops
-from cryptocrunch.storage.ticks import store_ticks
+from cryptocrunch.storage.ticks import FINEST, store_ticks
 
 
 def history(app, days=100, step=HOUR // 2):
@@ -43,12 +43,14 @@ def history(app, days=100, step=HOUR // 2):
     return now
 
 
-def count(app, model, before=None):
+def count(app, model, before=None, span=None):
     with app.app_context():
-        column = model.started if model is Run else model.ts
+        column = {Run: Run.started, Rollup: Rollup.start}.get(model, getattr(model, "ts", None))
         query = select(func.count()).select_from(model)
         if before is not None:
             query = query.where(column < before)
+        if span is not None:
+            query = query.where(Rollup.span == span)
         return db.session.scalar(query)
 
 
@@ -59,6 +61,8 @@ def test_old_rows_go_in_batches_while_the_api_answers_and_windows_keep_their_sta
     stats = "/api/v1/markets/kraken/BTC-USD/stats?window={}"
     before = {w: api.get(stats.format(w)).json for w in ("all", "30d", "7d")}
     ticks_before = count(app, Tick)
+    hours_before = count(app, Rollup, before=now - 90 * DAY, span=HOUR)
+    finest_after = count(app, Rollup, span=FINEST) - count(app, Rollup, before=now - 90 * DAY, span=FINEST)
     failures, answered, stop = [], [0], threading.Event()
 
     def reader():  # the API under load while retention deletes
@@ -87,6 +91,10 @@ def test_old_rows_go_in_batches_while_the_api_answers_and_windows_keep_their_sta
     assert count(app, BookTop, before=now - 30 * DAY) == 0 and count(app, BookTop) > 0
     assert count(app, Run, before=now - 30 * DAY) == 0 and count(app, Run) > 0
     assert f"tick         deleted {2 * 480:,} rows" in result.output
+    # the 5-minute rollups go with the ticks (their hours hold them); the hours stay
+    assert count(app, Rollup, before=cut, span=FINEST) == 0
+    assert count(app, Rollup, span=FINEST) == finest_after > 0
+    assert count(app, Rollup, before=now - 90 * DAY, span=HOUR) == hours_before == 2 * 10 * 24
     # from the rollups: every figure of a window that starts before the cut, as before
     assert api.get(stats.format("all")).json == before["all"]
     assert api.get(stats.format("30d")).json == before["30d"]

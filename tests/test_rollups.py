@@ -10,12 +10,12 @@ from hypothesis import strategies as st
 from test_stats import assert_matches
 
 from cryptocrunch.analysis.stats import finish
-from cryptocrunch.clock import DAY, HOUR, WEEK
+from cryptocrunch.clock import DAY, FIVE_MINUTES, HOUR, WEEK
 from cryptocrunch.db import db
 from cryptocrunch.models import Market
 from cryptocrunch.sources.base import Tick
 from cryptocrunch.storage.markets import market_ids
-from cryptocrunch.storage.ticks import cover, store_ticks, window_summaries
+from cryptocrunch.storage.ticks import closed_until, cover, read_rollups, store_ticks, window_summaries
 
 START = 1_700_000_000_000 // DAY * DAY + 5 * HOUR + 17 * 60_000  # not on a bucket edge
 
@@ -90,31 +90,79 @@ def test_window_statistics_equal_the_plain_computation(app, stored):
                 assert_matches(finish(combined[market_id]), list(t_in), list(p_in))
 
 
-def test_rollups_hold_every_tick_once_in_hours_and_days(app, stored):
+def test_rollups_hold_every_tick_once_at_every_level(app, stored):
+    """The 5-minute level holds every tick; a coarser one stores the buckets before its watermark
+    (the newest tick's hour, day, week: the batches came shuffled, so most ticks came late) and
+    combines the later ones from the level below when read."""
     from sqlalchemy import func, select
 
     from cryptocrunch.models import Rollup
 
+    every = sorted(t for ts, _ in stored.values() for t in ts)
     with app.app_context():
         counts = dict(db.session.execute(select(Rollup.span, func.sum(Rollup.n)).group_by(Rollup.span)).all())
-    total = sum(len(ts) for ts, _ in stored.values())
-    assert counts == {HOUR: total, DAY: total, WEEK: total}
+        closed = closed_until(db.session)
+        read = {
+            span: read_rollups(db.session, span, dict.fromkeys(stored, (0, 2**62)))
+            for span in (FIVE_MINUTES, HOUR, DAY, WEEK)
+        }
+    assert closed == {span: every[-1] // span * span for span in (HOUR, DAY, WEEK)}
+    assert counts == {
+        FIVE_MINUTES: len(every),
+        **{span: sum(t < closed[span] for t in every) for span in (HOUR, DAY, WEEK)},
+    }
+    assert 0 < counts[WEEK] < counts[DAY] < counts[HOUR] < len(every)  # each level has open buckets
+    for span, rows in read.items():
+        assert rows["n"].sum() == len(every)
+        assert (rows["start"] % span == 0).all() and (rows["span"] == span).all()
+        for market_id, (ts, _) in stored.items():
+            mine = rows[rows["market_id"] == market_id]
+            buckets = sorted({t // span * span for t in ts})
+            assert mine["start"].tolist() == buckets
+            assert mine["n"].tolist() == [sum(b <= t < b + span for t in ts) for b in buckets]
+            assert mine["last_ts"].tolist() == [max(t for t in ts if b <= t < b + span) for b in buckets]
 
 
 def test_cover_uses_the_coarsest_whole_buckets_and_raw_ticks_only_at_the_edges():
-    start, end = 3 * WEEK - 2 * DAY - 5 * HOUR - 7, 5 * WEEK + DAY + 2 * HOUR + 9
+    five = FIVE_MINUTES
+    start, end = 3 * WEEK - 2 * DAY - 5 * HOUR - 2 * five - 7, 5 * WEEK + DAY + 2 * HOUR + 3 * five + 9
     pieces = cover(start, end)
     assert pieces == [
-        (0, start, 3 * WEEK - 2 * DAY - 5 * HOUR),
+        (0, start, 3 * WEEK - 2 * DAY - 5 * HOUR - 2 * five),
+        (five, 3 * WEEK - 2 * DAY - 5 * HOUR - 2 * five, 3 * WEEK - 2 * DAY - 5 * HOUR),
         (HOUR, 3 * WEEK - 2 * DAY - 5 * HOUR, 3 * WEEK - 2 * DAY),
         (DAY, 3 * WEEK - 2 * DAY, 3 * WEEK),
         (WEEK, 3 * WEEK, 5 * WEEK),
         (DAY, 5 * WEEK, 5 * WEEK + DAY),
         (HOUR, 5 * WEEK + DAY, 5 * WEEK + DAY + 2 * HOUR),
-        (0, 5 * WEEK + DAY + 2 * HOUR, end),
+        (five, 5 * WEEK + DAY + 2 * HOUR, 5 * WEEK + DAY + 2 * HOUR + 3 * five),
+        (0, 5 * WEEK + DAY + 2 * HOUR + 3 * five, end),
     ]
     assert cover(10, 20) == [(0, 10, 20)]
     assert cover(5, 5) == []
+    # buckets past a watermark are not built: the finer level stands in for them
+    closed = {HOUR: 4 * WEEK + 3 * HOUR, DAY: 4 * WEEK, WEEK: 4 * WEEK}
+    assert cover(3 * WEEK, 4 * WEEK + 5 * HOUR + five, closed=closed) == [
+        (WEEK, 3 * WEEK, 4 * WEEK),
+        (HOUR, 4 * WEEK, 4 * WEEK + 3 * HOUR),
+        (five, 4 * WEEK + 3 * HOUR, 4 * WEEK + 5 * HOUR + five),
+    ]
+
+
+def test_a_write_builds_the_hour_it_closes_and_rebuilds_a_closed_one_a_late_tick_lands_in(app):
+    with app.app_context():
+        base = START // DAY * DAY + 10 * HOUR
+        store_ticks(db.session, [Tick("kraken", "BTC/USD", base + i * 60_000, 100.0 + i) for i in range(60)])
+        assert closed_until(db.session)[HOUR] == base  # its hour is still open
+        store_ticks(db.session, [Tick("kraken", "BTC/USD", base + HOUR + 5_000, 50.0)])
+        assert closed_until(db.session)[HOUR] == base + HOUR
+        [market] = market_ids(db.session, [("kraken", "BTC/USD")]).values()
+        stored_hour = read_rollups(db.session, HOUR, {market: (base, base + HOUR)}, closed={})
+        assert stored_hour[["n", "first", "last", "min", "max"]].values.tolist() == [[60, 100, 159, 100, 159]]
+        store_ticks(db.session, [Tick("kraken", "BTC/USD", base + 30_000, 10.0)])  # late, in the closed hour
+        stored_hour = read_rollups(db.session, HOUR, {market: (base, base + HOUR)}, closed={})
+        assert stored_hour[["n", "first", "last", "min", "max"]].values.tolist() == [[61, 100, 159, 10, 159]]
+        db.session.commit()
 
 
 @pytest.mark.parametrize("points", [3, 10, 50])

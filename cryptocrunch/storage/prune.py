@@ -2,7 +2,8 @@
 lock holds the readers (or the collector) up: per market along the (market, ts) key for ticks,
 book tops and candles; by id for the logs. On PostgreSQL the monthly partitions of ticks wholly
 before the cut are dropped first (storage.partitions): only the month straddling the cut (and the
-DEFAULT partition's strays) are left to the batched deletes."""
+DEFAULT partition's strays) are left to the batched deletes. With the ticks go their 5-minute
+rollups before the cut's hour (the hour rollups hold them); the coarser rollups are kept."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from ..models import AlertEvent, BookTop, Candle, Cap, Market, Rejection, Run, Tick
+from ..clock import HOUR
+from ..models import AlertEvent, BookTop, Candle, Cap, Market, Rejection, Rollup, Run, Tick
 from .runs import TICKS_VERSION, bump_version
+from .ticks import FINEST, closed_until
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +30,8 @@ class Table:
     per_market: bool
 
 
-#: What RETENTION may name. Rollups are not here: they answer for the ticks that are gone.
+#: What RETENTION may name. Rollups are not here: they answer for the ticks that are gone (the
+#: 5-minute ones go with the ticks, once the hour rollups hold them: ``prune``).
 TABLES: dict[str, Table] = {
     "tick": Table(Tick, Tick.ts, True),
     "book_top": Table(BookTop, BookTop.ts, True),
@@ -57,29 +61,15 @@ def prune(
             on_batch(held)
     if table.per_market:
         markets = list(session.scalars(select(Market.id).order_by(Market.id)))
+        fine_cut = min(cut // HOUR * HOUR, closed_until(session)[HOUR]) if table.model is Tick else None
         session.commit()
         for market in markets:
-            while True:
-                # the ts of the batch-th oldest row: one short index walk bounds the statement
-                upper = session.scalar(
-                    select(table.ts)
-                    .where(table.model.market_id == market, table.ts < cut)
-                    .order_by(table.ts)
-                    .offset(batch)
-                    .limit(1)
-                )
-                bound = cut if upper is None else upper
-                gone = session.execute(
-                    delete(table.model).where(table.model.market_id == market, table.ts < bound)
-                )
-                count = int(getattr(gone, "rowcount", 0) or 0)
-                if count and table.model is Tick:
-                    bump_version(session, TICKS_VERSION)  # windows reaching back see fewer raw ticks
-                session.commit()
-                total += count
-                on_batch(count)
-                if upper is None:
-                    break
+            count = _delete_before(session, table.ts, [table.model.market_id == market], cut, batch, on_batch)
+            total += count
+            if fine_cut is not None:
+                # the 5-minute rollups their hours hold: read only at a window's edges, with the ticks
+                finest = [Rollup.market_id == market, Rollup.span == FINEST]
+                _delete_before(session, Rollup.start, finest, fine_cut, batch)
         return total
     key = sa.inspect(table.model).primary_key
     while True:
@@ -94,6 +84,32 @@ def prune(
         total += count
         on_batch(count)
         if count < batch:
+            return total
+
+
+def _delete_before(
+    session: Session,
+    ts: InstrumentedAttribute[int],
+    where: list[Any],
+    cut: int,
+    batch: int,
+    on_batch: Callable[[int], None] = lambda n: None,
+) -> int:
+    """Delete the rows matching ``where`` with ``ts`` < ``cut``, at most ``batch`` a statement
+    (along an index on (…, ts)), committing after each; return how many went."""
+    model = ts.class_
+    total = 0
+    while True:
+        # the ts of the batch-th oldest row: one short index walk bounds the statement
+        upper = session.scalar(select(ts).where(*where, ts < cut).order_by(ts).offset(batch).limit(1))
+        gone = session.execute(delete(model).where(*where, ts < (cut if upper is None else upper)))
+        count = int(getattr(gone, "rowcount", 0) or 0)
+        if count and model is Tick:
+            bump_version(session, TICKS_VERSION)  # windows reaching back see fewer raw ticks
+        session.commit()
+        total += count
+        on_batch(count)
+        if upper is None:
             return total
 
 

@@ -1,10 +1,16 @@
-"""Ticks and their rollups: bulk writes that keep the hour/day/week rollups up to date in the
-writer's transaction, and window reads that combine whole buckets with raw ticks at the edges."""
+"""Ticks and their rollups: bulk writes that keep the rollups up to date in the writer's
+transaction, and window reads that combine whole buckets with raw ticks at the edges.
+
+Rollups come in 5-minute, hour, day and week buckets. The 5-minute ones are rebuilt with every
+write; an hour, day or week bucket is built once its time is over (each span's watermark moves on
+with the writes), and rebuilt only when a late tick lands in it. So a write costs one small
+rebuild per market, not four, and a read takes a built bucket where there is one and the level
+below where there is not yet: every figure stays exact."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -15,17 +21,22 @@ from sqlalchemy.orm import Session, aliased
 
 from .. import events
 from ..analysis import stats
-from ..clock import DAY, HOUR, WEEK
-from ..models import Exchange, Market, Rollup, Tick
+from ..clock import DAY, FIVE_MINUTES, HOUR, WEEK, now_ms
+from ..models import Exchange, Market, Rollup, State, Tick
 from .bulk import Stored, fetch_floats, in_ranges, insert_rows
 from .markets import market_ids
-from .runs import TICKS_VERSION, bump_version
+from .runs import TICKS_VERSION, bump_version, set_state
 
 if TYPE_CHECKING:
     from ..sources.base import Tick as TickValue
 
 #: Rollup bucket sizes, finest first: each is built from the one before it and divides the next.
-SPANS = (HOUR, DAY, WEEK)
+#: The finest is written with the ticks; a coarser bucket once its time is over (``closed_until``).
+SPANS = (FIVE_MINUTES, HOUR, DAY, WEEK)
+FINEST = SPANS[0]
+
+#: ``State`` key of a coarse span's watermark (``closed_until``).
+_CLOSED = "rollup:{}:closed"
 
 ROLLUP_COLUMNS = ("market_id", "span", "start", *stats.SUMMARY_COLUMNS)
 
@@ -157,23 +168,68 @@ def read_ticks(session: Session, ranges: dict[int, tuple[int, int]]) -> pd.DataF
     return pd.DataFrame(data, columns=list(TICK_COLUMNS)).astype({"market_id": "int64", "ts": "int64"})
 
 
+def closed_until(session: Session) -> dict[int, int]:
+    """Each coarse span's watermark: its buckets that end at or before it are built (exact), the
+    later ones are not stored yet and are combined from the finer level when read; 0 before the
+    first write."""
+    keys = {_CLOSED.format(span): span for span in SPANS[1:]}
+    values = dict(session.execute(select(State.key, State.value).where(State.key.in_(keys))).all())
+    return {span: int(values.get(key) or 0) for key, span in keys.items()}
+
+
+def _summary_columns(columns: Sequence[str]) -> list[str]:
+    """The summary columns ``combine`` needs to give ``columns``: the base ones and whole groups."""
+    wanted = set(stats.BASE_COLUMNS)
+    for group in stats.GROUPS.values():
+        if not set(group).isdisjoint(columns):
+            wanted.update(group)
+    return [c for c in stats.SUMMARY_COLUMNS if c in wanted]
+
+
 def read_rollups(
     session: Session,
     span: int,
     ranges: dict[int, tuple[int, int]],
     columns: Sequence[str] = ROLLUP_COLUMNS,
+    closed: Mapping[int, int] | None = None,
 ) -> pd.DataFrame:
     """Rollup rows of one span whose bucket lies within each market's [low, high), by market and start.
 
-    Values come back as float64, which holds every ms timestamp and count
-    exactly; None (a bucket without returns) becomes NaN.
+    Buckets beyond the span's watermark (``closed_until``; not stored yet) are combined from the
+    finer level, so every bucket that holds a tick is there. Values come back as float64, which
+    holds every ms timestamp and count exactly; None (a bucket without returns) becomes NaN.
     """
-    query = (
-        select(*(getattr(Rollup, c) for c in columns))
-        .where(Rollup.span == span, in_ranges(Rollup.market_id, Rollup.start, ranges, span))
-        .order_by(Rollup.market_id, Rollup.start)
-    )
-    return pd.DataFrame(fetch_floats(session, query, len(columns)), columns=list(columns))
+    closed = closed_until(session) if closed is None and span != FINEST else closed or {}
+    limit = closed.get(span)
+    stored = ranges if limit is None else {m: (lo, min(hi, limit)) for m, (lo, hi) in ranges.items()}
+    stored = {m: (lo, hi) for m, (lo, hi) in stored.items() if hi - lo >= span}
+    data = None
+    if stored:
+        query = (
+            select(*(getattr(Rollup, c) for c in columns))
+            .where(Rollup.span == span, in_ranges(Rollup.market_id, Rollup.start, stored, span))
+            .order_by(Rollup.market_id, Rollup.start)
+        )
+        data = fetch_floats(session, query, len(columns))
+    frame = pd.DataFrame(data, columns=list(columns))
+    if limit is None:
+        return frame
+    # the open buckets, from the level below
+    fine = SPANS[SPANS.index(span) - 1]
+    later = {m: (max(-(-lo // span) * span, limit), hi // span * span) for m, (lo, hi) in ranges.items()}
+    later = {m: bounds for m, bounds in later.items() if bounds[0] < bounds[1]}
+    if not later:
+        return frame
+    needed = _summary_columns(columns)
+    parts = read_rollups(session, fine, later, ["market_id", "start", *needed], closed)
+    if not len(parts):
+        return frame
+    parts["bucket"] = parts["start"] // span * span
+    combined = stats.combine(parts[["market_id", "bucket", *needed]], ["market_id", "bucket"])
+    combined = combined.rename(columns={"bucket": "start"}).assign(span=float(span))
+    pieces = [f for f in (frame, combined[list(columns)].astype("float64")) if len(f)]
+    both = pd.concat(pieces, ignore_index=True)
+    return both.sort_values(["market_id", "start"], kind="stable", ignore_index=True)
 
 
 _INTEGER = frozenset(
@@ -199,37 +255,75 @@ def _write_rollups(session: Session, span: int, summaries: pd.DataFrame) -> None
     insert_rows(session, Rollup, ROLLUP_COLUMNS, rows, replace=True)
 
 
-def refresh_rollups(session: Session, spans: dict[int, tuple[int, int]]) -> None:
-    """Recompute every rollup bucket that holds a tick in each market's [first, last] ts.
+def _rebuild(session: Session, fine: int, coarse: int, ranges: dict[int, tuple[int, int]]) -> None:
+    """Write the ``coarse`` buckets in each market's [low, high) (bucket edges) from the ``fine`` ones."""
+    parts = read_rollups(session, fine, ranges)
+    parts["bucket"] = parts["start"] // coarse * coarse
+    merged = stats.combine(parts, ["market_id", "bucket"]).rename(columns={"bucket": "start"})
+    _write_rollups(session, coarse, merged)
 
-    Buckets are rebuilt from what is stored (the finest from ticks, the next from
-    the finest), so duplicates and out-of-order writes cannot make them drift.
+
+def refresh_rollups(session: Session, spans: dict[int, tuple[int, int]], now: int | None = None) -> None:
+    """Bring the rollups up to date for ticks written in each market's [first, last] ts.
+
+    The finest buckets holding them are rebuilt from the stored ticks; coarser buckets already
+    built (before their span's watermark: a late tick) are rebuilt from the level below. Then
+    every span's watermark moves on to the last bucket that is over at ``now`` (default: the
+    newest tick written, and never past the clock), building those buckets of every market.
+    Rebuilding from what is stored means duplicates and out-of-order writes cannot drift.
     """
-    ranges = {m: (_floor(lo, HOUR), _floor(hi, HOUR) + HOUR) for m, (lo, hi) in spans.items()}
+    ranges = {m: (_floor(lo, FINEST), _floor(hi, FINEST) + FINEST) for m, (lo, hi) in spans.items()}
     ticks = read_prices(session, ranges)
-    ticks["start"] = ticks["ts"] // HOUR * HOUR
+    ticks["start"] = ticks["ts"] // FINEST * FINEST
     finer = stats.summarize(ticks[["market_id", "start", "ts", "price"]], ["market_id", "start"])
-    _write_rollups(session, HOUR, finer)
+    _write_rollups(session, FINEST, finer)
+    closed = closed_until(session)
     for fine, coarse in itertools.pairwise(SPANS):
-        ranges = {m: (_floor(lo, coarse), _floor(hi - 1, coarse) + coarse) for m, (lo, hi) in ranges.items()}
-        parts = read_rollups(session, fine, ranges)
-        parts["bucket"] = parts["start"] // coarse * coarse
-        merged = stats.combine(parts, ["market_id", "bucket"]).rename(columns={"bucket": "start"})
-        _write_rollups(session, coarse, merged)
+        ranges = {
+            m: (_floor(lo, coarse), min(_floor(hi - 1, coarse) + coarse, closed[coarse]))
+            for m, (lo, hi) in ranges.items()
+        }
+        ranges = {m: bounds for m, bounds in ranges.items() if bounds[0] < bounds[1]}
+        if not ranges:  # a coarser watermark is never ahead of a finer one
+            break
+        _rebuild(session, fine, coarse, ranges)
+    newest = max(hi for _, hi in spans.values()) if now is None else now
+    advance(session, min(newest, now_ms()), closed)
 
 
-def cover(start: int, end: int, spans: Sequence[int] = SPANS) -> list[tuple[int, int, int]]:
-    """Cut [start, end) into (span, low, high) pieces: the coarsest whole buckets that fit, finer
-    ones towards the edges, and span 0 (raw ticks) only inside the finest partial buckets."""
+def advance(session: Session, now: int, closed: dict[int, int] | None = None) -> None:
+    """Move each coarse span's watermark to its last bucket over at ``now``, building the buckets
+    it passes for every market from the level below."""
+    closed = closed_until(session) if closed is None else closed
+    ids: list[int] | None = None
+    for fine, coarse in itertools.pairwise(SPANS):
+        target = _floor(now if fine == FINEST else closed[fine], coarse)
+        if target <= closed[coarse]:
+            continue
+        if ids is None:
+            ids = list(session.scalars(select(Market.id).order_by(Market.id)))
+        _rebuild(session, fine, coarse, dict.fromkeys(ids, (closed[coarse], target)))
+        set_state(session, _CLOSED.format(coarse), target)
+        closed[coarse] = target
+
+
+def cover(
+    start: int, end: int, spans: Sequence[int] = SPANS, closed: Mapping[int, int] | None = None
+) -> list[tuple[int, int, int]]:
+    """Cut [start, end) into (span, low, high) pieces: the coarsest whole buckets that fit (and
+    are built: before their span's watermark in ``closed``), finer ones towards the edges, and
+    span 0 (raw ticks) only inside the finest partial buckets."""
     if start >= end:
         return []
     if not spans:
         return [(0, start, end)]
     span = spans[-1]
     low, high = -(-start // span) * span, end // span * span
+    if closed is not None and span in closed:
+        high = min(high, closed[span])
     if low >= high:
-        return cover(start, end, spans[:-1])
-    return [*cover(start, low, spans[:-1]), (span, low, high), *cover(high, end, spans[:-1])]
+        return cover(start, end, spans[:-1], closed)
+    return [*cover(start, low, spans[:-1], closed), (span, low, high), *cover(high, end, spans[:-1], closed)]
 
 
 def window_summaries(
@@ -241,7 +335,7 @@ def window_summaries(
 ) -> pd.DataFrame:
     """One combined summary per market over its ticks with start <= ts < end (``stats.finish`` -> Stats).
 
-    Reads whole buckets from the rollups and raw ticks only in the partial hours
+    Reads whole built buckets from the rollups and raw ticks only in the partial finest buckets
     at the two edges, so the cost hardly grows with the window. ``columns``: the summary columns
     wanted (``stats.BASE_COLUMNS`` and whole ``stats.GROUPS``): only those are read.
     """
@@ -249,10 +343,11 @@ def window_summaries(
     if not market_ids:
         return pd.DataFrame(columns=wanted)
     parts = []
-    for span, low, high in cover(start, end):
+    closed = closed_until(session)
+    for span, low, high in cover(start, end, closed=closed):
         ranges = dict.fromkeys(market_ids, (low, high))
         if span:
-            parts.append(read_rollups(session, span, ranges, wanted))
+            parts.append(read_rollups(session, span, ranges, wanted, closed))
         else:
             ticks = read_prices(session, ranges)
             if len(ticks):
@@ -266,9 +361,17 @@ def window_summaries(
     return combined.astype({"market_id": "int64"})
 
 
-def rebuild_missing_rollups(session: Session) -> int:
-    """Build the rollups of markets that have ticks but none (ticks stored before rollups existed)."""
-    without = select(Market.id).where(~sa.exists().where(Rollup.market_id == Market.id))
+def prepare_rollups(session: Session) -> int:
+    """Build the rollups of markets that have ticks but no finest buckets (ticks stored before
+    rollups, or before the finest level existed: their coarser buckets were kept whole, so the
+    watermarks start at the newest tick); return how many markets needed that."""
+    if not session.scalar(select(State.key).where(State.key.in_([_CLOSED.format(s) for s in SPANS[1:]]))):
+        newest = session.scalar(select(func.max(Tick.ts)))
+        if newest is not None:
+            for span in SPANS[1:]:
+                set_state(session, _CLOSED.format(span), _floor(newest, span))
+    finest = sa.exists().where(Rollup.market_id == Market.id, Rollup.span == FINEST)
+    without = select(Market.id).where(~finest)
     spans = {
         market_id: (low, high)
         for market_id, low, high in session.execute(
