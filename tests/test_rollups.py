@@ -91,9 +91,9 @@ def test_window_statistics_equal_the_plain_computation(app, stored):
 
 
 def test_rollups_hold_every_tick_once_at_every_level(app, stored):
-    """The 5-minute level holds every tick; a coarser one stores the buckets before its watermark
-    (the newest tick's hour, day, week: the batches came shuffled, so most ticks came late) and
-    combines the later ones from the level below when read."""
+    """Each level stores the buckets before its watermark (the newest tick's 5 minutes, hour, day,
+    week: the batches came shuffled, so most ticks came late) and combines the later ones from the
+    level below (the finest: from the ticks) when read."""
     from sqlalchemy import func, select
 
     from cryptocrunch.models import Rollup
@@ -106,12 +106,12 @@ def test_rollups_hold_every_tick_once_at_every_level(app, stored):
             span: read_rollups(db.session, span, dict.fromkeys(stored, (0, 2**62)))
             for span in (FIVE_MINUTES, HOUR, DAY, WEEK)
         }
-    assert closed == {span: every[-1] // span * span for span in (HOUR, DAY, WEEK)}
-    assert counts == {
-        FIVE_MINUTES: len(every),
-        **{span: sum(t < closed[span] for t in every) for span in (HOUR, DAY, WEEK)},
-    }
-    assert 0 < counts[WEEK] < counts[DAY] < counts[HOUR] < len(every)  # each level has open buckets
+    spans = (FIVE_MINUTES, HOUR, DAY, WEEK)
+    assert closed == {span: every[-1] // span * span for span in spans}
+    assert counts == {span: sum(t < closed[span] for t in every) for span in spans}
+    assert (
+        0 < counts[WEEK] < counts[DAY] < counts[HOUR] < counts[FIVE_MINUTES] < len(every)
+    )  # all have open ones
     for span, rows in read.items():
         assert rows["n"].sum() == len(every)
         assert (rows["start"] % span == 0).all() and (rows["span"] == span).all()
@@ -162,6 +162,35 @@ def test_a_write_builds_the_hour_it_closes_and_rebuilds_a_closed_one_a_late_tick
         store_ticks(db.session, [Tick("kraken", "BTC/USD", base + 30_000, 10.0)])  # late, in the closed hour
         stored_hour = read_rollups(db.session, HOUR, {market: (base, base + HOUR)}, closed={})
         assert stored_hour[["n", "first", "last", "min", "max"]].values.tolist() == [[61, 100, 159, 10, 159]]
+        db.session.commit()
+
+
+def test_five_minute_buckets_are_built_once_over_and_rebuilt_for_a_late_tick(app):
+    from cryptocrunch.clock import MINUTE
+
+    with app.app_context():
+        base = START // DAY * DAY + 10 * HOUR
+        store_ticks(db.session, [Tick("kraken", "BTC/USD", base + i * MINUTE, 100.0 + i) for i in range(4)])
+        [market] = market_ids(db.session, [("kraken", "BTC/USD")]).values()
+        whole = {market: (base, base + HOUR)}
+        assert closed_until(db.session)[FIVE_MINUTES] == base
+        assert read_rollups(db.session, FIVE_MINUTES, whole, closed={}).empty  # still open: not stored
+        assert read_rollups(db.session, FIVE_MINUTES, whole)["n"].tolist() == [4]  # read from the ticks
+        store_ticks(db.session, [Tick("kraken", "BTC/USD", base + 6 * MINUTE, 90.0)])
+        assert closed_until(db.session)[FIVE_MINUTES] == base + FIVE_MINUTES
+        stored = read_rollups(db.session, FIVE_MINUTES, whole, closed={})
+        assert stored[["start", "n", "first", "last", "min", "max"]].values.tolist() == [
+            [base, 4, 100, 103, 100, 103]
+        ]
+        store_ticks(
+            db.session, [Tick("kraken", "BTC/USD", base + 4 * MINUTE, 120.0)]
+        )  # late, in the built one
+        stored = read_rollups(db.session, FIVE_MINUTES, whole, closed={})
+        assert stored[["start", "n", "first", "last", "min", "max"]].values.tolist() == [
+            [base, 5, 100, 120, 100, 120]
+        ]
+        both = read_rollups(db.session, FIVE_MINUTES, whole)
+        assert both[["start", "n", "last"]].values.tolist() == [[base, 5, 120], [base + FIVE_MINUTES, 1, 90]]
         db.session.commit()
 
 

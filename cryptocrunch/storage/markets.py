@@ -34,7 +34,7 @@ def market_ids(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[
         return {}
 
     def known() -> dict[tuple[str, str], int]:
-        rows = session.execute(select(Exchange.name, Market.pair, Market.id).join(Market.exchange))
+        rows = fetch_rows(session, select(Exchange.name, Market.pair, Market.id).join(Market.exchange))
         return {(name, pair): market_id for name, pair, market_id in rows}
 
     ids = known()
@@ -44,7 +44,7 @@ def market_ids(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[
         session.add_all(Market(exchange_id=exchanges[e], pair=p) for e, p in sorted(missing))
         session.flush()
         ids = known()
-    return {key: ids[key] for key in wanted}
+    return ids if len(ids) == len(wanted) else {key: ids[key] for key in wanted}
 
 
 def market_id(session: Session, exchange: str, pair: str) -> int | None:

@@ -1,15 +1,15 @@
-"""Ticks and their rollups: bulk writes that keep the rollups up to date in the writer's
+"""Ticks and their rollups: bulk writes that keep the rollups exact in the writer's
 transaction, and window reads that combine whole buckets with raw ticks at the edges.
 
-Rollups come in 5-minute, hour, day and week buckets. The 5-minute ones are rebuilt with every
-write; an hour, day or week bucket is built once its time is over (each span's watermark moves on
-with the writes), and rebuilt only when a late tick lands in it. So a write costs one small
-rebuild per market, not four, and a read takes a built bucket where there is one and the level
-below where there is not yet: every figure stays exact."""
+Rollups come in 5-minute, hour, day and week buckets, each built from the level below (the
+5-minute ones from the ticks) once its time is over: every span's watermark moves on with the
+writes, building the buckets it passes for every market at once, and a bucket already built is
+rebuilt only when a late tick lands in it. So most writes store their ticks and nothing else,
+and a read takes a built bucket where there is one and the level below where there is not yet
+(raw ticks past the 5-minute watermark): every figure stays exact."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -24,18 +24,18 @@ from ..analysis import stats
 from ..clock import DAY, FIVE_MINUTES, HOUR, WEEK, now_ms
 from ..models import Exchange, Market, Rollup, State, Tick
 from .bulk import Stored, fetch_floats, in_ranges, insert_rows
-from .markets import market_ids
+from .markets import all_ids, market_ids
 from .runs import TICKS_VERSION, bump_version, set_state
 
 if TYPE_CHECKING:
     from ..sources.base import Tick as TickValue
 
-#: Rollup bucket sizes, finest first: each is built from the one before it and divides the next.
-#: The finest is written with the ticks; a coarser bucket once its time is over (``closed_until``).
+#: Rollup bucket sizes, finest first: each is built from the one before it (the finest from the
+#: ticks) and divides the next, once its time is over (``closed_until``).
 SPANS = (FIVE_MINUTES, HOUR, DAY, WEEK)
 FINEST = SPANS[0]
 
-#: ``State`` key of a coarse span's watermark (``closed_until``).
+#: ``State`` key of a span's watermark (``closed_until``).
 _CLOSED = "rollup:{}:closed"
 
 ROLLUP_COLUMNS = ("market_id", "span", "start", *stats.SUMMARY_COLUMNS)
@@ -54,15 +54,25 @@ def store_ticks(session: Session, ticks: Sequence[TickValue]) -> Stored:
     ]
     result = insert_rows(session, Tick, TICK_COLUMNS, rows)
     if result.stored:
-        spans: dict[int, tuple[int, int]] = {}
-        for market_id, ts, *_ in rows:
-            low, high = spans.get(market_id, (ts, ts))
-            spans[market_id] = (min(low, ts), max(high, ts))
+        spans = _spans(rows)
         refresh_rollups(session, spans)
         bump_version(session)
         bump_version(session, TICKS_VERSION)
         events.ticks_stored.send(session, spans=spans)
     return result
+
+
+def _spans(rows: Sequence[tuple[int, int, *tuple[object, ...]]]) -> dict[int, tuple[int, int]]:
+    """(first ts, last ts) of each market in ``rows`` (market_id, ts, ...)."""
+    markets = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+    ts = np.fromiter((row[1] for row in rows), dtype=np.int64, count=len(rows))
+    order = np.lexsort((ts, markets))
+    markets, ts = markets[order], ts[order]
+    change = markets[1:] != markets[:-1]
+    first, last = np.r_[True, change], np.r_[change, True]
+    return dict(
+        zip(markets[first].tolist(), zip(ts[first].tolist(), ts[last].tolist(), strict=True), strict=True)
+    )
 
 
 def latest_ticks(session: Session, market_ids: Sequence[int] | None = None) -> list[tuple[str, str, Tick]]:
@@ -169,10 +179,10 @@ def read_ticks(session: Session, ranges: dict[int, tuple[int, int]]) -> pd.DataF
 
 
 def closed_until(session: Session) -> dict[int, int]:
-    """Each coarse span's watermark: its buckets that end at or before it are built (exact), the
-    later ones are not stored yet and are combined from the finer level when read; 0 before the
-    first write."""
-    keys = {_CLOSED.format(span): span for span in SPANS[1:]}
+    """Each span's watermark: its buckets that end at or before it are built (exact), the later
+    ones are not stored yet and are combined from the level below when read; 0 before the first
+    write."""
+    keys = {_CLOSED.format(span): span for span in SPANS}
     values = dict(session.execute(select(State.key, State.value).where(State.key.in_(keys))).all())
     return {span: int(values.get(key) or 0) for key, span in keys.items()}
 
@@ -196,10 +206,11 @@ def read_rollups(
     """Rollup rows of one span whose bucket lies within each market's [low, high), by market and start.
 
     Buckets beyond the span's watermark (``closed_until``; not stored yet) are combined from the
-    finer level, so every bucket that holds a tick is there. Values come back as float64, which
-    holds every ms timestamp and count exactly; None (a bucket without returns) becomes NaN.
+    level below, so every bucket that holds a tick is there (``closed`` without the span: the
+    stored rows alone). Values come back as float64, which holds every ms timestamp and count
+    exactly; None (a bucket without returns) becomes NaN.
     """
-    closed = closed_until(session) if closed is None and span != FINEST else closed or {}
+    closed = closed_until(session) if closed is None else closed
     limit = closed.get(span)
     stored = ranges if limit is None else {m: (lo, min(hi, limit)) for m, (lo, hi) in ranges.items()}
     stored = {m: (lo, hi) for m, (lo, hi) in stored.items() if hi - lo >= span}
@@ -214,22 +225,38 @@ def read_rollups(
     frame = pd.DataFrame(data, columns=list(columns))
     if limit is None:
         return frame
-    # the open buckets, from the level below
-    fine = SPANS[SPANS.index(span) - 1]
     later = {m: (max(-(-lo // span) * span, limit), hi // span * span) for m, (lo, hi) in ranges.items()}
     later = {m: bounds for m, bounds in later.items() if bounds[0] < bounds[1]}
     if not later:
         return frame
-    needed = _summary_columns(columns)
-    parts = read_rollups(session, fine, later, ["market_id", "start", *needed], closed)
-    if not len(parts):
+    built = _build(session, span, later, closed, _summary_columns(columns))
+    if not len(built):
         return frame
-    parts["bucket"] = parts["start"] // span * span
-    combined = stats.combine(parts[["market_id", "bucket", *needed]], ["market_id", "bucket"])
-    combined = combined.rename(columns={"bucket": "start"}).assign(span=float(span))
-    pieces = [f for f in (frame, combined[list(columns)].astype("float64")) if len(f)]
-    both = pd.concat(pieces, ignore_index=True)
+    built = built.assign(span=float(span))[list(columns)].astype("float64")
+    both = pd.concat([f for f in (frame, built) if len(f)], ignore_index=True)
     return both.sort_values(["market_id", "start"], kind="stable", ignore_index=True)
+
+
+def _build(
+    session: Session,
+    span: int,
+    ranges: dict[int, tuple[int, int]],
+    closed: Mapping[int, int],
+    columns: Sequence[str] = stats.SUMMARY_COLUMNS,
+) -> pd.DataFrame:
+    """The ``span`` buckets in each market's [low, high) (bucket edges) from the level below, the
+    raw ticks for the finest: a frame (market_id, start, ``columns``) by market and start."""
+    if span == FINEST:
+        ticks = read_prices(session, ranges)
+        ticks["start"] = ticks["ts"] // span * span
+        built = stats.summarize(ticks[["market_id", "start", "ts", "price"]], ["market_id", "start"])
+    else:
+        fine = SPANS[SPANS.index(span) - 1]
+        parts = read_rollups(session, fine, ranges, ["market_id", "start", *columns], closed)
+        parts["bucket"] = parts["start"] // span * span
+        built = stats.combine(parts[["market_id", "bucket", *columns]], ["market_id", "bucket"])
+        built = built.rename(columns={"bucket": "start"})
+    return built[["market_id", "start", *columns]]
 
 
 _INTEGER = frozenset(
@@ -250,61 +277,54 @@ def summary_rows(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple[int 
     return list(zip(*values, strict=True))
 
 
-def _write_rollups(session: Session, span: int, summaries: pd.DataFrame) -> None:
-    rows = summary_rows(summaries.assign(span=span), ROLLUP_COLUMNS)
+def _rebuild(
+    session: Session, span: int, ranges: dict[int, tuple[int, int]], closed: Mapping[int, int]
+) -> None:
+    """Write the ``span`` buckets in each market's [low, high) (bucket edges) from the level below."""
+    built = _build(session, span, ranges, closed)
+    rows = summary_rows(built.assign(span=span), ROLLUP_COLUMNS)
     insert_rows(session, Rollup, ROLLUP_COLUMNS, rows, replace=True)
-
-
-def _rebuild(session: Session, fine: int, coarse: int, ranges: dict[int, tuple[int, int]]) -> None:
-    """Write the ``coarse`` buckets in each market's [low, high) (bucket edges) from the ``fine`` ones."""
-    parts = read_rollups(session, fine, ranges)
-    parts["bucket"] = parts["start"] // coarse * coarse
-    merged = stats.combine(parts, ["market_id", "bucket"]).rename(columns={"bucket": "start"})
-    _write_rollups(session, coarse, merged)
 
 
 def refresh_rollups(session: Session, spans: dict[int, tuple[int, int]], now: int | None = None) -> None:
     """Bring the rollups up to date for ticks written in each market's [first, last] ts.
 
-    The finest buckets holding them are rebuilt from the stored ticks; coarser buckets already
-    built (before their span's watermark: a late tick) are rebuilt from the level below. Then
-    every span's watermark moves on to the last bucket that is over at ``now`` (default: the
-    newest tick written, and never past the clock), building those buckets of every market.
-    Rebuilding from what is stored means duplicates and out-of-order writes cannot drift.
+    Buckets already built that hold them (before their span's watermark: late ticks) are
+    rebuilt from the level below, finest first. Then every span's watermark moves on to the
+    last bucket that is over at ``now`` (default: the newest tick written, and never past the
+    clock), building those buckets of every market. Rebuilding from what is stored means
+    duplicates and out-of-order writes cannot drift.
     """
-    ranges = {m: (_floor(lo, FINEST), _floor(hi, FINEST) + FINEST) for m, (lo, hi) in spans.items()}
-    ticks = read_prices(session, ranges)
-    ticks["start"] = ticks["ts"] // FINEST * FINEST
-    finer = stats.summarize(ticks[["market_id", "start", "ts", "price"]], ["market_id", "start"])
-    _write_rollups(session, FINEST, finer)
     closed = closed_until(session)
-    for fine, coarse in itertools.pairwise(SPANS):
+    # only a market with ticks before the finest watermark has built buckets to rebuild
+    ranges = {m: (lo, hi + 1) for m, (lo, hi) in spans.items() if lo < closed[FINEST]}
+    for span in SPANS:
         ranges = {
-            m: (_floor(lo, coarse), min(_floor(hi - 1, coarse) + coarse, closed[coarse]))
+            m: (_floor(lo, span), min(_floor(hi - 1, span) + span, closed[span]))
             for m, (lo, hi) in ranges.items()
         }
         ranges = {m: bounds for m, bounds in ranges.items() if bounds[0] < bounds[1]}
         if not ranges:  # a coarser watermark is never ahead of a finer one
             break
-        _rebuild(session, fine, coarse, ranges)
+        _rebuild(session, span, ranges, closed)
     newest = max(hi for _, hi in spans.values()) if now is None else now
     advance(session, min(newest, now_ms()), closed)
 
 
 def advance(session: Session, now: int, closed: dict[int, int] | None = None) -> None:
-    """Move each coarse span's watermark to its last bucket over at ``now``, building the buckets
-    it passes for every market from the level below."""
+    """Move each span's watermark to its last bucket over at ``now`` (a coarser one: over and
+    built from the finer level), building the buckets it passes for every market."""
     closed = closed_until(session) if closed is None else closed
     ids: list[int] | None = None
-    for fine, coarse in itertools.pairwise(SPANS):
-        target = _floor(now if fine == FINEST else closed[fine], coarse)
-        if target <= closed[coarse]:
+    for index, span in enumerate(SPANS):
+        target = _floor(now if index == 0 else closed[SPANS[index - 1]], span)
+        if target <= closed[span]:
             continue
         if ids is None:
-            ids = list(session.scalars(select(Market.id).order_by(Market.id)))
-        _rebuild(session, fine, coarse, dict.fromkeys(ids, (closed[coarse], target)))
-        set_state(session, _CLOSED.format(coarse), target)
-        closed[coarse] = target
+            ids = all_ids(session)
+        _rebuild(session, span, dict.fromkeys(ids, (closed[span], target)), closed)
+        set_state(session, _CLOSED.format(span), target)
+        closed[span] = target
 
 
 def cover(
@@ -312,7 +332,7 @@ def cover(
 ) -> list[tuple[int, int, int]]:
     """Cut [start, end) into (span, low, high) pieces: the coarsest whole buckets that fit (and
     are built: before their span's watermark in ``closed``), finer ones towards the edges, and
-    span 0 (raw ticks) only inside the finest partial buckets."""
+    span 0 (raw ticks) only inside the finest partial buckets (and past the finest watermark)."""
     if start >= end:
         return []
     if not spans:
@@ -336,8 +356,9 @@ def window_summaries(
     """One combined summary per market over its ticks with start <= ts < end (``stats.finish`` -> Stats).
 
     Reads whole built buckets from the rollups and raw ticks only in the partial finest buckets
-    at the two edges, so the cost hardly grows with the window. ``columns``: the summary columns
-    wanted (``stats.BASE_COLUMNS`` and whole ``stats.GROUPS``): only those are read.
+    at the two edges and past the finest watermark (the last few minutes), so the cost hardly
+    grows with the window. ``columns``: the summary columns wanted (``stats.BASE_COLUMNS`` and
+    whole ``stats.GROUPS``): only those are read.
     """
     wanted = ["market_id", *(c for c in stats.SUMMARY_COLUMNS if c in columns)]
     if not market_ids:
@@ -362,21 +383,24 @@ def window_summaries(
 
 
 def prepare_rollups(session: Session) -> int:
-    """Build the rollups of markets that have ticks but no finest buckets (ticks stored before
-    rollups, or before the finest level existed: their coarser buckets were kept whole, so the
-    watermarks start at the newest tick); return how many markets needed that."""
-    if not session.scalar(select(State.key).where(State.key.in_([_CLOSED.format(s) for s in SPANS[1:]]))):
-        newest = session.scalar(select(func.max(Tick.ts)))
-        if newest is not None:
-            for span in SPANS[1:]:
-                set_state(session, _CLOSED.format(span), _floor(newest, span))
+    """Start the watermarks of a database written before them (every bucket was built with the
+    ticks then: each span's starts at the newest tick) and build the rollups of markets that have
+    ticks before the finest watermark but no finest buckets (ticks stored before rollups, or before
+    the finest level existed); return how many markets needed that."""
+    closed = closed_until(session)
+    newest = session.scalar(select(func.max(Tick.ts)))
+    if newest is not None:
+        for span in SPANS:
+            if not closed[span]:
+                closed[span] = _floor(newest, span)
+                set_state(session, _CLOSED.format(span), closed[span])
     finest = sa.exists().where(Rollup.market_id == Market.id, Rollup.span == FINEST)
     without = select(Market.id).where(~finest)
     spans = {
         market_id: (low, high)
         for market_id, low, high in session.execute(
             select(Tick.market_id, func.min(Tick.ts), func.max(Tick.ts))
-            .where(Tick.market_id.in_(without))
+            .where(Tick.market_id.in_(without), Tick.ts < closed[FINEST])
             .group_by(Tick.market_id)
         )
     }
