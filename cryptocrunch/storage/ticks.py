@@ -286,13 +286,13 @@ def _rebuild(
     insert_rows(session, Rollup, ROLLUP_COLUMNS, rows, replace=True)
 
 
-def refresh_rollups(session: Session, spans: dict[int, tuple[int, int]], now: int | None = None) -> None:
+def refresh_rollups(session: Session, spans: dict[int, tuple[int, int]]) -> None:
     """Bring the rollups up to date for ticks written in each market's [first, last] ts.
 
     Buckets already built that hold them (before their span's watermark: late ticks) are
     rebuilt from the level below, finest first. Then every span's watermark moves on to the
-    last bucket that is over at ``now`` (default: the newest tick written, and never past the
-    clock), building those buckets of every market. Rebuilding from what is stored means
+    last bucket that is over at the newest tick written (never past the clock), building those
+    buckets of every market. Rebuilding from what is stored means
     duplicates and out-of-order writes cannot drift.
     """
     closed = closed_until(session)
@@ -307,14 +307,13 @@ def refresh_rollups(session: Session, spans: dict[int, tuple[int, int]], now: in
         if not ranges:  # a coarser watermark is never ahead of a finer one
             break
         _rebuild(session, span, ranges, closed)
-    newest = max(hi for _, hi in spans.values()) if now is None else now
-    advance(session, min(newest, now_ms()), closed)
+    advance(session, min(max(hi for _, hi in spans.values()), now_ms()), closed)
 
 
-def advance(session: Session, now: int, closed: dict[int, int] | None = None) -> None:
+def advance(session: Session, now: int, closed: dict[int, int]) -> None:
     """Move each span's watermark to its last bucket over at ``now`` (a coarser one: over and
-    built from the finer level), building the buckets it passes for every market."""
-    closed = closed_until(session) if closed is None else closed
+    built from the finer level), building the buckets it passes for every market; ``closed``
+    (``closed_until``) is kept up to date."""
     ids: list[int] | None = None
     for index, span in enumerate(SPANS):
         target = _floor(now if index == 0 else closed[SPANS[index - 1]], span)
