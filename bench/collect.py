@@ -181,7 +181,7 @@ def cycle_ticks(markets: int, ts: int) -> list[Tick]:
     ]
 
 
-def store_bench(folder: Path, url: str, kind: str, repeat: int, smoke: bool) -> bool:
+def store_bench(folder: Path, url: str, kind: str, repeat: int, smoke: bool, stored: int = STORED) -> bool:
     """Store a day as a collector every minute would: a tick per market each hour 00:30 to 21:30
     (each write closing an hour), then every minute from 22:50 to 00:00 the next day."""
     app = create_app({"INSTANCE_PATH": str(folder), "SQLALCHEMY_DATABASE_URI": url})
@@ -191,24 +191,24 @@ def store_bench(folder: Path, url: str, kind: str, repeat: int, smoke: bool) -> 
         session = db.session()
 
         def store(ts: int) -> float:
-            ticks = cycle_ticks(STORED, ts)
+            ticks = cycle_ticks(stored, ts)
             started = time.perf_counter()
             result = store_ticks(session, ticks)
             session.commit()
             elapsed = time.perf_counter() - started
-            if result.stored != STORED:
-                raise SystemExit(f"stored {result.stored} of {STORED}")
+            if result.stored != stored:
+                raise SystemExit(f"stored {result.stored} of {stored}")
             return elapsed
 
         first = store(day + 30 * MINUTE)
         hourly = [store(day + h * HOUR + 30 * MINUTE) for h in range(1, 22)]
         minutes = {ts: store(ts) for ts in range(day + 22 * HOUR + 50 * MINUTE, day + DAY + MINUTE, MINUTE)}
-        ids = market_ids(session, {(t.exchange, t.pair) for t in cycle_ticks(STORED, day)})
+        ids = market_ids(session, {(t.exchange, t.pair) for t in cycle_ticks(stored, day)})
         raw = []
         for i in range(repeat):
             rows = [
                 (ids[t.exchange, t.pair], t.ts, t.last, t.bid, t.ask, t.base_volume, t.quote_volume)
-                for t in cycle_ticks(STORED, day + DAY + (i + 1) * MINUTE)
+                for t in cycle_ticks(stored, day + DAY + (i + 1) * MINUTE)
             ]
             raw.append(raw_insert(db.engine, rows))
         db.engine.dispose()
@@ -218,9 +218,9 @@ def store_bench(folder: Path, url: str, kind: str, repeat: int, smoke: bool) -> 
     last_hour = [t for ts, t in minutes.items() if hour < ts <= midnight]
     how = "raw sqlite3 executemany" if kind == "SQLite" else "raw psycopg COPY"
     print(
-        f"\nstore {STORED:,} ticks (one per market) with rollups: storage.ticks.store_ticks + commit, {kind}"
+        f"\nstore {stored:,} ticks (one per market) with rollups: storage.ticks.store_ticks + commit, {kind}"
     )
-    line(f"first (the {STORED:,} markets created)", first, f"{first / baseline:5.1f}x baseline")
+    line(f"first (the {stored:,} markets created)", first, f"{first / baseline:5.1f}x baseline")
     line(
         f"a minute's cycle within an hour (median of {len(minutes) - 2})",
         within,
@@ -275,7 +275,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--markets", type=int, default=2000, help="synthetic markets per exchange")
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--smoke", action="store_true", help="a quick run: 100 markets, 2 repeats")
+    parser.add_argument("--smoke", action="store_true", help="quick: 100 markets, 2 repeats, 1,000 stored")
     parser.add_argument("--db", help="a PostgreSQL URL (fresh schemas in it); default SQLite files")
     args = parser.parse_args()
     markets, repeat = (100, 2) if args.smoke else (args.markets, args.repeat)
@@ -292,7 +292,7 @@ def main() -> None:
             url, kind = database(args.db, Path(tmp) / "cycle.sqlite", stack)
             cycle_ok = cycle_bench(Path(tmp), url, base_url, served, latencies, repeat) or args.smoke
             url, kind = database(args.db, Path(tmp) / "store.sqlite", stack)
-            store_ok = store_bench(Path(tmp), url, kind, repeat, args.smoke)
+            store_ok = store_bench(Path(tmp), url, kind, repeat, args.smoke, 1000 if args.smoke else STORED)
         ours.send("stop")
         unhandled, errors = ours.recv()
         if unhandled or errors:

@@ -18,7 +18,6 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from ..clock import HOUR
 from ..models import AlertEvent, BookTop, Candle, Cap, Market, Rejection, Rollup, Run, Tick
 from .runs import TICKS_VERSION, bump_version
-from .ticks import FINEST, closed_until
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +60,8 @@ def prune(
             on_batch(held)
     if table.per_market:
         markets = list(session.scalars(select(Market.id).order_by(Market.id)))
+        from .ticks import FINEST, closed_until  # pandas: not at start-up
+
         fine_cut = min(cut // HOUR * HOUR, closed_until(session)[HOUR]) if table.model is Tick else None
         session.commit()
         for market in markets:
