@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 
 MINUTE = 60_000
 FIVE_MINUTES = 5 * MINUTE
+FIFTEEN_MINUTES = 15 * MINUTE
 HOUR = 3_600_000
+SIX_HOURS = 6 * HOUR
 DAY = 86_400_000
 WEEK = 7 * DAY
 

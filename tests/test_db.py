@@ -72,6 +72,44 @@ def test_init_db_builds_rollups_for_ticks_stored_before_them(app, runner):
     assert "Built the rollups" not in runner.invoke(args=["init-db"]).output
 
 
+def test_init_db_builds_levels_added_since_the_database_was_written(app, runner):
+    """A database of 5-minute, hour, day and week rollups gets the 15-minute and 6-hour levels over
+    its whole history, the same rows (and watermarks) the writes would have built."""
+    from cryptocrunch.clock import HOUR, MINUTE
+    from cryptocrunch.models import Rollup, State
+    from cryptocrunch.sources.base import Tick
+    from cryptocrunch.storage.ticks import store_ticks
+
+    added = (15 * MINUTE, 6 * HOUR)
+    keys = [f"rollup:{span}:closed" for span in added]
+    ticks = [
+        Tick(exchange, "BTC/USD", 1_700_000_000_000 + i * 170_000 + shift, 100.0 + (i * 7919) % 13)
+        for i in range(2_000)
+        for exchange, shift in (("kraken", 0), ("bitstamp", 61_000))
+    ]
+    with app.app_context():
+        for lo in range(0, len(ticks), 300):
+            store_ticks(db.session, ticks[lo : lo + 300])
+        db.session.commit()
+        rows = sa.select(Rollup.__table__).where(Rollup.span.in_(added))
+        before = sorted(tuple(r) for r in db.session.execute(rows))
+        watermarks = dict(
+            db.session.execute(sa.select(State.key, State.value).where(State.key.in_(keys))).all()
+        )
+        assert len(before) > 200 and len(watermarks) == 2
+        db.session.execute(sa.delete(Rollup).where(Rollup.span.in_(added)))  # as before the two levels
+        db.session.execute(sa.delete(State).where(State.key.in_(keys)))
+        db.session.commit()
+
+    assert runner.invoke(args=["init-db"]).exit_code == 0
+
+    with app.app_context():
+        assert sorted(tuple(r) for r in db.session.execute(rows)) == before
+        assert dict(
+            db.session.execute(sa.select(State.key, State.value).where(State.key.in_(keys))).all()
+        ) == (watermarks)
+
+
 def test_sqlite_needs_no_psycopg(tmp_path):
     """psycopg is the postgres extra's: on SQLite, init-db, writes, retention and the partitions job
     run in a process where importing it fails."""

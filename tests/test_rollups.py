@@ -10,12 +10,12 @@ from hypothesis import strategies as st
 from test_stats import assert_matches
 
 from cryptocrunch.analysis.stats import finish
-from cryptocrunch.clock import DAY, FIVE_MINUTES, HOUR, WEEK
+from cryptocrunch.clock import DAY, FIVE_MINUTES, HOUR, MINUTE, WEEK
 from cryptocrunch.db import db
 from cryptocrunch.models import Market
 from cryptocrunch.sources.base import Tick
 from cryptocrunch.storage.markets import market_ids
-from cryptocrunch.storage.ticks import closed_until, cover, read_rollups, store_ticks, window_summaries
+from cryptocrunch.storage.ticks import SPANS, closed_until, cover, read_rollups, store_ticks, window_summaries
 
 START = 1_700_000_000_000 // DAY * DAY + 5 * HOUR + 17 * 60_000  # not on a bucket edge
 
@@ -102,16 +102,12 @@ def test_rollups_hold_every_tick_once_at_every_level(app, stored):
     with app.app_context():
         counts = dict(db.session.execute(select(Rollup.span, func.sum(Rollup.n)).group_by(Rollup.span)).all())
         closed = closed_until(db.session)
-        read = {
-            span: read_rollups(db.session, span, dict.fromkeys(stored, (0, 2**62)))
-            for span in (FIVE_MINUTES, HOUR, DAY, WEEK)
-        }
-    spans = (FIVE_MINUTES, HOUR, DAY, WEEK)
-    assert closed == {span: every[-1] // span * span for span in spans}
-    assert counts == {span: sum(t < closed[span] for t in every) for span in spans}
-    assert (
-        0 < counts[WEEK] < counts[DAY] < counts[HOUR] < counts[FIVE_MINUTES] < len(every)
-    )  # all have open ones
+        read = {span: read_rollups(db.session, span, dict.fromkeys(stored, (0, 2**62))) for span in SPANS}
+    assert SPANS == (FIVE_MINUTES, 15 * MINUTE, HOUR, 6 * HOUR, DAY, WEEK)
+    assert closed == {span: every[-1] // span * span for span in SPANS}
+    assert counts == {span: sum(t < closed[span] for t in every) for span in SPANS}
+    assert 0 < counts[WEEK] < counts[DAY] < counts[HOUR] < counts[FIVE_MINUTES] < len(every)  # open ones
+    assert counts[DAY] <= counts[6 * HOUR] <= counts[HOUR] <= counts[15 * MINUTE] <= counts[FIVE_MINUTES]
     for span, rows in read.items():
         assert rows["n"].sum() == len(every)
         assert (rows["start"] % span == 0).all() and (rows["span"] == span).all()
@@ -124,28 +120,36 @@ def test_rollups_hold_every_tick_once_at_every_level(app, stored):
 
 
 def test_cover_uses_the_coarsest_whole_buckets_and_raw_ticks_only_at_the_edges():
-    five = FIVE_MINUTES
-    start, end = 3 * WEEK - 2 * DAY - 5 * HOUR - 2 * five - 7, 5 * WEEK + DAY + 2 * HOUR + 3 * five + 9
+    five, fifteen, six = FIVE_MINUTES, 15 * MINUTE, 6 * HOUR
+    left = 3 * WEEK - 2 * DAY  # a day edge
+    right = 5 * WEEK + DAY
+    start, end = left - 7 * HOUR - 25 * MINUTE - 7, right + 8 * HOUR + 35 * MINUTE + 9
     pieces = cover(start, end)
     assert pieces == [
-        (0, start, 3 * WEEK - 2 * DAY - 5 * HOUR - 2 * five),
-        (five, 3 * WEEK - 2 * DAY - 5 * HOUR - 2 * five, 3 * WEEK - 2 * DAY - 5 * HOUR),
-        (HOUR, 3 * WEEK - 2 * DAY - 5 * HOUR, 3 * WEEK - 2 * DAY),
-        (DAY, 3 * WEEK - 2 * DAY, 3 * WEEK),
+        (0, start, left - 7 * HOUR - 25 * MINUTE),
+        (five, left - 7 * HOUR - 25 * MINUTE, left - 7 * HOUR - fifteen),
+        (fifteen, left - 7 * HOUR - fifteen, left - 7 * HOUR),
+        (HOUR, left - 7 * HOUR, left - six),
+        (six, left - six, left),
+        (DAY, left, 3 * WEEK),
         (WEEK, 3 * WEEK, 5 * WEEK),
-        (DAY, 5 * WEEK, 5 * WEEK + DAY),
-        (HOUR, 5 * WEEK + DAY, 5 * WEEK + DAY + 2 * HOUR),
-        (five, 5 * WEEK + DAY + 2 * HOUR, 5 * WEEK + DAY + 2 * HOUR + 3 * five),
-        (0, 5 * WEEK + DAY + 2 * HOUR + 3 * five, end),
+        (DAY, 5 * WEEK, right),
+        (six, right, right + six),
+        (HOUR, right + six, right + 8 * HOUR),
+        (fifteen, right + 8 * HOUR, right + 8 * HOUR + 2 * fifteen),
+        (five, right + 8 * HOUR + 2 * fifteen, right + 8 * HOUR + 35 * MINUTE),
+        (0, right + 8 * HOUR + 35 * MINUTE, end),
     ]
     assert cover(10, 20) == [(0, 10, 20)]
     assert cover(5, 5) == []
     # buckets past a watermark are not built: the finer level stands in for them
-    closed = {HOUR: 4 * WEEK + 3 * HOUR, DAY: 4 * WEEK, WEEK: 4 * WEEK}
+    closed = {fifteen: 4 * WEEK + 4 * HOUR, HOUR: 4 * WEEK + 3 * HOUR, six: 4 * WEEK, DAY: 4 * WEEK}
+    closed[WEEK] = 4 * WEEK
     assert cover(3 * WEEK, 4 * WEEK + 5 * HOUR + five, closed=closed) == [
         (WEEK, 3 * WEEK, 4 * WEEK),
         (HOUR, 4 * WEEK, 4 * WEEK + 3 * HOUR),
-        (five, 4 * WEEK + 3 * HOUR, 4 * WEEK + 5 * HOUR + five),
+        (fifteen, 4 * WEEK + 3 * HOUR, 4 * WEEK + 4 * HOUR),
+        (five, 4 * WEEK + 4 * HOUR, 4 * WEEK + 5 * HOUR + five),
     ]
 
 

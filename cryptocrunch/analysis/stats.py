@@ -105,11 +105,11 @@ def _largest(
 
 
 def _frame(keys: pd.DataFrame, starts: np.ndarray, columns: dict[str, np.ndarray]) -> pd.DataFrame:
-    out = keys.iloc[starts].reset_index(drop=True)
-    for name in SUMMARY_COLUMNS:
-        if name in columns:
-            out[name] = columns[name]
-    return out
+    """The group keys of each group's first row and its summary ``columns``, built at once (a
+    column added at a time copies the frame each time)."""
+    data = {name: keys[name].to_numpy()[starts] for name in keys.columns}
+    data.update((name, columns[name]) for name in SUMMARY_COLUMNS if name in columns)
+    return pd.DataFrame(data)
 
 
 #: The columns every summary has; each of the other groups may be left out (``combine`` then

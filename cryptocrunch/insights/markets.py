@@ -204,7 +204,7 @@ def series(
     its min, max and last, so spikes survive downsampling. Long ranges read hour rollups."""
     check_points(points)
     market_id = find_market(session, exchange, pair)
-    summary = ticks.window_summaries(session, [market_id], window.start, window.end)
+    summary = ticks.window_summaries(session, [market_id], window.start, window.end, stats.BASE_COLUMNS)
     if summary.empty:
         return []
     first, last = int(summary["first_ts"].iloc[0]), int(summary["last_ts"].iloc[0])

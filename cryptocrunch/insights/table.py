@@ -231,7 +231,9 @@ def sparklines(
     if len(wanted) > MAX_SPARKLINES:
         raise BadRequest(f"markets: at most {MAX_SPARKLINES} markets per request, got {len(wanted)}")
     ids = markets.known_ids(session, wanted)
-    summary = ticks.window_summaries(session, list(ids.values()), window.start, window.end)
+    summary = ticks.window_summaries(
+        session, list(ids.values()), window.start, window.end, stats.BASE_COLUMNS
+    )
     raw: dict[int, tuple[int, int]] = {}  # whole ranges of raw ticks, and the rollups' first edges
     after: dict[int, tuple[int, int]] = {}  # the rollups' last edges
     hours: dict[int, tuple[int, int]] = {}

@@ -2,8 +2,8 @@
 lock holds the readers (or the collector) up: per market along the (market, ts) key for ticks,
 book tops and candles; by id for the logs. On PostgreSQL the monthly partitions of ticks wholly
 before the cut are dropped first (storage.partitions): only the month straddling the cut (and the
-DEFAULT partition's strays) are left to the batched deletes. With the ticks go their 5-minute
-rollups before the cut's hour (the hour rollups hold them); the coarser rollups are kept."""
+DEFAULT partition's strays) are left to the batched deletes. With the ticks go their 5- and
+15-minute rollups before the cut's hour (the hour rollups hold them); the coarser rollups are kept."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class Table:
 
 
 #: What RETENTION may name. Rollups are not here: they answer for the ticks that are gone (the
-#: 5-minute ones go with the ticks, once the hour rollups hold them: ``prune``).
+#: ones finer than an hour go with the ticks, once the hour rollups hold them: ``prune``).
 TABLES: dict[str, Table] = {
     "tick": Table(Tick, Tick.ts, True),
     "book_top": Table(BookTop, BookTop.ts, True),
@@ -60,7 +60,7 @@ def prune(
             on_batch(held)
     if table.per_market:
         markets = list(session.scalars(select(Market.id).order_by(Market.id)))
-        from .ticks import FINEST, closed_until  # pandas: not at start-up
+        from .ticks import SUBHOUR, closed_until  # pandas: not at start-up
 
         fine_cut = min(cut // HOUR * HOUR, closed_until(session)[HOUR]) if table.model is Tick else None
         session.commit()
@@ -68,9 +68,10 @@ def prune(
             count = _delete_before(session, table.ts, [table.model.market_id == market], cut, batch, on_batch)
             total += count
             if fine_cut is not None:
-                # the 5-minute rollups their hours hold: read only at a window's edges, with the ticks
-                finest = [Rollup.market_id == market, Rollup.span == FINEST]
-                _delete_before(session, Rollup.start, finest, fine_cut, batch)
+                # the 5- and 15-minute rollups their hours hold: read only at a window's edges
+                for span in SUBHOUR:  # one span at a time: along the (market, span, start) key
+                    fine = [Rollup.market_id == market, Rollup.span == span]
+                    _delete_before(session, Rollup.start, fine, fine_cut, batch)
         return total
     key = sa.inspect(table.model).primary_key
     while True:

@@ -1,8 +1,8 @@
 """Ticks and their rollups: bulk writes that keep the rollups exact in the writer's
 transaction, and window reads that combine whole buckets with raw ticks at the edges.
 
-Rollups come in 5-minute, hour, day and week buckets, each built from the level below (the
-5-minute ones from the ticks) once its time is over: every span's watermark moves on with the
+Rollups come in 5-minute, 15-minute, hour, 6-hour, day and week buckets, each built from the
+level below (the 5-minute ones from the ticks) once its time is over: every span's watermark moves on with the
 writes, building the buckets it passes for every market at once, and a bucket already built is
 rebuilt only when a late tick lands in it. So most writes store their ticks and nothing else,
 and a read takes a built bucket where there is one and the level below where there is not yet
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, aliased
 
 from .. import events
 from ..analysis import stats
-from ..clock import DAY, FIVE_MINUTES, HOUR, WEEK, now_ms
+from ..clock import DAY, FIFTEEN_MINUTES, FIVE_MINUTES, HOUR, SIX_HOURS, WEEK, now_ms
 from ..models import Exchange, Market, Rollup, State, Tick
 from .bulk import Stored, fetch_floats, in_ranges, insert_rows
 from .markets import all_ids, market_ids
@@ -31,9 +31,13 @@ if TYPE_CHECKING:
     from ..sources.base import Tick as TickValue
 
 #: Rollup bucket sizes, finest first: each is built from the one before it (the finest from the
-#: ticks) and divides the next, once its time is over (``closed_until``).
-SPANS = (FIVE_MINUTES, HOUR, DAY, WEEK)
+#: ticks) and divides the next, once its time is over (``closed_until``). Each step is a small
+#: factor (3 to 7), so a window's ends take few buckets of each level and closing a bucket reads
+#: few of the level below.
+SPANS = (FIVE_MINUTES, FIFTEEN_MINUTES, HOUR, SIX_HOURS, DAY, WEEK)
 FINEST = SPANS[0]
+#: The levels finer than an hour: retention deletes them with the ticks (``storage.prune``).
+SUBHOUR = tuple(span for span in SPANS if span < HOUR)
 
 #: ``State`` key of a span's watermark (``closed_until``).
 _CLOSED = "rollup:{}:closed"
@@ -389,10 +393,15 @@ def prepare_rollups(session: Session) -> int:
     closed = closed_until(session)
     newest = session.scalar(select(func.max(Tick.ts)))
     if newest is not None:
-        for span in SPANS:
-            if not closed[span]:
+        added = any(closed.values())  # levels added since the database was written
+        for index, span in enumerate(SPANS):
+            if closed[span]:
+                continue
+            if added and index:
+                _add_level(session, span, closed)
+            else:
                 closed[span] = _floor(newest, span)
-                set_state(session, _CLOSED.format(span), closed[span])
+            set_state(session, _CLOSED.format(span), closed[span])
     finest = sa.exists().where(Rollup.market_id == Market.id, Rollup.span == FINEST)
     without = select(Market.id).where(~finest)
     spans = {
@@ -408,3 +417,12 @@ def prepare_rollups(session: Session) -> int:
         bump_version(session)
         bump_version(session, TICKS_VERSION)
     return len(spans)
+
+
+def _add_level(session: Session, span: int, closed: dict[int, int], chunk: int = 500) -> None:
+    """Build a level that is new to a written database over its whole history, from the level
+    below, ``chunk`` markets at a time (bounded memory), up to the level below's watermark."""
+    closed[span] = _floor(closed[SPANS[SPANS.index(span) - 1]], span)
+    ids = all_ids(session)
+    for lo in range(0, len(ids), chunk):
+        _rebuild(session, span, dict.fromkeys(ids[lo : lo + chunk], (0, closed[span])), closed)
