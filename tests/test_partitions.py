@@ -19,7 +19,7 @@ from cryptocrunch.db import db
 from cryptocrunch.models import Tick
 from cryptocrunch.sources.base import Tick as TickValue
 from cryptocrunch.storage import partitions
-from cryptocrunch.storage.bulk import insert_rows
+from cryptocrunch.storage.bulk import Stored, insert_rows
 from cryptocrunch.storage.markets import market_ids
 from cryptocrunch.storage.runs import TICKS_VERSION
 from cryptocrunch.storage.ticks import TICK_COLUMNS, store_ticks
@@ -257,3 +257,38 @@ def test_the_copy_path_stores_and_counts_what_the_insert_path_does(app):
     newest = "SELECT last, bid FROM tick WHERE market_id = :m AND ts = :t"
     assert sql(app, newest, m=copy_market, t=this + 2000) == [(999.0, 1.0)]
     assert copied(app, []) == (0, 0)
+
+
+def test_a_copy_straight_into_tick_falls_back_on_a_stored_key_and_keeps_the_transaction(app):
+    """All-new rows COPY straight into tick; a batch with a stored key (or one twice) rolls back
+    to its savepoint and is staged instead: what the transaction wrote before stays, the counts
+    are the INSERT path's, and the next all-new batch is staged once more, then goes straight
+    again."""
+    with app.app_context():
+        [market] = market_ids(db.session, {("kraken", "BTC/USD")}).values()
+        db.session.commit()
+    this = partitions.month_start(now_ms())
+
+    def row(offset, price=1.0):
+        return (market, this + offset, price, None, None, None, None)
+
+    with app.app_context():
+        session = db.session
+        staged = session.connection().connection.info.setdefault("copy_staged", {})
+        assert insert_rows(session, Tick, TICK_COLUMNS, [row(1), row(2)]) == Stored(2, 0)
+        assert not staged.get("tick")  # straight in
+        clash = [row(3), row(2, 9.0), row(4), row(4, 8.0)]  # a stored key and one twice
+        assert insert_rows(session, Tick, TICK_COLUMNS, clash) == Stored(2, 2)
+        assert staged["tick"]
+        assert insert_rows(session, Tick, TICK_COLUMNS, [row(5)]) == Stored(1, 0)  # staged, none found
+        assert not staged["tick"]
+        assert insert_rows(session, Tick, TICK_COLUMNS, [row(6)]) == Stored(1, 0)
+        session.commit()
+    assert sql(app, "SELECT ts - :t, last FROM tick ORDER BY ts", t=this) == [
+        (1, 1.0),
+        (2, 1.0),
+        (3, 1.0),
+        (4, 1.0),
+        (5, 1.0),
+        (6, 1.0),
+    ]
