@@ -10,7 +10,7 @@ and a read takes a built bucket where there is one and the level below where the
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -216,8 +216,8 @@ def read_rollups(
     """
     closed = closed_until(session) if closed is None else closed
     limit = closed.get(span)
-    stored = ranges if limit is None else {m: (lo, min(hi, limit)) for m, (lo, hi) in ranges.items()}
-    stored = {m: (lo, hi) for m, (lo, hi) in stored.items() if hi - lo >= span}
+    cut = limit if limit is not None else 2**62
+    stored = _map(ranges, lambda lo, hi: (lo, min(hi, cut)) if min(hi, cut) - lo >= span else None)
     data = None
     if stored:
         query = (
@@ -229,8 +229,13 @@ def read_rollups(
     frame = pd.DataFrame(data, columns=list(columns))
     if limit is None:
         return frame
-    later = {m: (max(-(-lo // span) * span, limit), hi // span * span) for m, (lo, hi) in ranges.items()}
-    later = {m: bounds for m, bounds in later.items() if bounds[0] < bounds[1]}
+    open_limit = limit
+
+    def beyond(lo: int, hi: int) -> tuple[int, int] | None:
+        bounds = (max(-(-lo // span) * span, open_limit), hi // span * span)
+        return bounds if bounds[0] < bounds[1] else None
+
+    later = _map(ranges, beyond)
     if not later:
         return frame
     built = _build(session, span, later, closed, _summary_columns(columns))
@@ -239,6 +244,22 @@ def read_rollups(
     built = built.assign(span=float(span))[list(columns)].astype("float64")
     both = pd.concat([f for f in (frame, built) if len(f)], ignore_index=True)
     return both.sort_values(["market_id", "start"], kind="stable", ignore_index=True)
+
+
+def _map(
+    ranges: Mapping[int, tuple[int, int]], change: Callable[[int, int], tuple[int, int] | None]
+) -> dict[int, tuple[int, int]]:
+    """Each market's range through ``change`` (None leaves the market out), computed once per
+    distinct range: a window's markets mostly share one."""
+    done: dict[tuple[int, int], tuple[int, int] | None] = {}
+    out = {}
+    for market_id, bounds in ranges.items():
+        if bounds not in done:
+            done[bounds] = change(*bounds)
+        changed = done[bounds]
+        if changed is not None:
+            out[market_id] = changed
+    return out
 
 
 def _build(
