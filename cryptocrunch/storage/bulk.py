@@ -206,13 +206,15 @@ def fetch_rows(session: Session, query: sa.Select[*tuple[Any, ...]]) -> list[tup
     """Run ``query`` on the session's connection and return its rows as plain tuples.
 
     Goes through the DBAPI cursor: wrapping each of many rows in a SQLAlchemy Row costs more
-    than the query itself.
+    than the query itself. On PostgreSQL the rows come in psycopg's binary format, which decodes
+    numbers two to four times faster than text.
     """
     conn = session.connection()
     compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     named = compiled.construct_params()
     params = tuple(named[name] for name in compiled.positiontup or ()) if compiled.positional else named
-    cursor = conn.connection.cursor()
+    binary = {"binary": True} if conn.dialect.name == "postgresql" else {}
+    cursor = conn.connection.cursor(**binary)
     try:
         cursor.execute(str(compiled), params)
         return list(cursor.fetchall())
