@@ -10,7 +10,7 @@ from helpers import fake_config
 from sqlalchemy import func, select
 
 from cryptocrunch import create_app
-from cryptocrunch.clock import DAY, HOUR, now_ms
+from cryptocrunch.clock import DAY, HOUR, MINUTE, now_ms
 from cryptocrunch.config import ConfigError
 from cryptocrunch.db import db
 from cryptocrunch.models import BookTop, Rollup, Run, Tick
@@ -63,6 +63,9 @@ def test_old_rows_go_in_batches_while_the_api_answers_and_windows_keep_their_sta
     ticks_before = count(app, Tick)
     hours_before = count(app, Rollup, before=now - 90 * DAY, span=HOUR)
     finest_after = count(app, Rollup, span=FINEST) - count(app, Rollup, before=now - 90 * DAY, span=FINEST)
+    quarters = count(app, Rollup, span=15 * MINUTE)
+    quarters_after = quarters - count(app, Rollup, before=now - 90 * DAY, span=15 * MINUTE)
+    six_hours = count(app, Rollup, span=6 * HOUR)
     failures, answered, stop = [], [0], threading.Event()
 
     def reader():  # the API under load while retention deletes
@@ -91,9 +94,12 @@ def test_old_rows_go_in_batches_while_the_api_answers_and_windows_keep_their_sta
     assert count(app, BookTop, before=now - 30 * DAY) == 0 and count(app, BookTop) > 0
     assert count(app, Run, before=now - 30 * DAY) == 0 and count(app, Run) > 0
     assert f"tick         deleted {2 * 480:,} rows" in result.output
-    # the 5-minute rollups go with the ticks (their hours hold them); the hours stay
+    # the 5- and 15-minute rollups go with the ticks (their hours hold them); the hours stay
     assert count(app, Rollup, before=cut, span=FINEST) == 0
     assert count(app, Rollup, span=FINEST) == finest_after > 0
+    assert count(app, Rollup, before=cut, span=15 * MINUTE) == 0
+    assert count(app, Rollup, span=15 * MINUTE) == quarters_after < quarters
+    assert count(app, Rollup, span=6 * HOUR) == six_hours > 0
     assert count(app, Rollup, before=now - 90 * DAY, span=HOUR) == hours_before == 2 * 10 * 24
     # from the rollups: every figure of a window that starts before the cut, as before
     assert api.get(stats.format("all")).json == before["all"]

@@ -2,9 +2,9 @@
 transaction, and window reads that combine whole buckets with raw ticks at the edges.
 
 Rollups come in 5-minute, 15-minute, hour, 6-hour, day and week buckets, each built from the
-level below (the 5-minute ones from the ticks) once its time is over: every span's watermark moves on with the
-writes, building the buckets it passes for every market at once, and a bucket already built is
-rebuilt only when a late tick lands in it. So most writes store their ticks and nothing else,
+level below (the 5-minute ones from the ticks) once its time is over: every span's watermark
+moves on with the writes, building the buckets it passes for every market at once, and a bucket
+already built is rebuilt only when a late tick lands in it. So most writes store their ticks and nothing else,
 and a read takes a built bucket where there is one and the level below where there is not yet
 (raw ticks past the 5-minute watermark): every figure stays exact."""
 
@@ -229,10 +229,10 @@ def read_rollups(
     frame = pd.DataFrame(data, columns=list(columns))
     if limit is None:
         return frame
-    open_limit = limit
+    watermark: int = limit  # (for the closure: mypy does not carry the narrowing into it)
 
     def beyond(lo: int, hi: int) -> tuple[int, int] | None:
-        bounds = (max(-(-lo // span) * span, open_limit), hi // span * span)
+        bounds = (max(-(-lo // span) * span, watermark), hi // span * span)
         return bounds if bounds[0] < bounds[1] else None
 
     later = _map(ranges, beyond)
