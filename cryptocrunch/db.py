@@ -24,8 +24,9 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: object) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
-    # Reads map the file (up to 4 GiB) instead of copying each page: a third off a ranking's
-    # thousands of index seeks. Writes still go through the WAL.
+    # Reads map the file (up to 4 GiB) instead of copying each page: about a quarter off a
+    # ranking's thousands of index seeks (one piece of 10,000 markets: 62 -> 45 ms). Writes
+    # still go through the WAL.
     cursor.execute("PRAGMA mmap_size=4294967296")
     cursor.close()
 

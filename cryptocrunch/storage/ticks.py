@@ -4,9 +4,9 @@ transaction, and window reads that combine whole buckets with raw ticks at the e
 Rollups come in 5-minute, 15-minute, hour, 6-hour, day and week buckets, each built from the
 level below (the 5-minute ones from the ticks) once its time is over: every span's watermark
 moves on with the writes, building the buckets it passes for every market at once, and a bucket
-already built is rebuilt only when a late tick lands in it. So most writes store their ticks and nothing else,
-and a read takes a built bucket where there is one and the level below where there is not yet
-(raw ticks past the 5-minute watermark): every figure stays exact."""
+already built is rebuilt only when a late tick lands in it. So most writes store their ticks and
+nothing else, and a read takes a built bucket where there is one and the level below where there
+is not yet (raw ticks past the 5-minute watermark): every figure stays exact."""
 
 from __future__ import annotations
 
@@ -216,8 +216,8 @@ def read_rollups(
     """
     closed = closed_until(session) if closed is None else closed
     limit = closed.get(span)
-    cut = limit if limit is not None else 2**62
-    stored = _map(ranges, lambda lo, hi: (lo, min(hi, cut)) if min(hi, cut) - lo >= span else None)
+    upper = 2**62 if limit is None else limit  # a multiple of span
+    stored = _map(ranges, lambda lo, hi: (lo, min(hi, upper)) if min(hi, upper) - lo >= span else None)
     data = None
     if stored:
         query = (
@@ -229,13 +229,7 @@ def read_rollups(
     frame = pd.DataFrame(data, columns=list(columns))
     if limit is None:
         return frame
-    watermark: int = limit  # (for the closure: mypy does not carry the narrowing into it)
-
-    def beyond(lo: int, hi: int) -> tuple[int, int] | None:
-        bounds = (max(-(-lo // span) * span, watermark), hi // span * span)
-        return bounds if bounds[0] < bounds[1] else None
-
-    later = _map(ranges, beyond)
+    later = _map(ranges, lambda lo, hi: _whole(max(lo, upper), hi, span))  # from the watermark on
     if not later:
         return frame
     built = _build(session, span, later, closed, _summary_columns(columns))
@@ -244,6 +238,12 @@ def read_rollups(
     built = built.assign(span=float(span))[list(columns)].astype("float64")
     both = pd.concat([f for f in (frame, built) if len(f)], ignore_index=True)
     return both.sort_values(["market_id", "start"], kind="stable", ignore_index=True)
+
+
+def _whole(lo: int, hi: int, span: int) -> tuple[int, int] | None:
+    """The edges of the whole ``span`` buckets within [lo, hi), None when there are none."""
+    bounds = (-(-lo // span) * span, hi // span * span)
+    return bounds if bounds[0] < bounds[1] else None
 
 
 def _map(
