@@ -6,8 +6,8 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DefaultClause, event, inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import DefaultClause, Table, event, inspect, text
+from sqlalchemy.engine import Connection, Engine, Inspector
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.sql import ClauseElement
 
@@ -41,15 +41,18 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(init_db_command)
 
 
+def _existing(inspector: Inspector) -> list[Table]:
+    """The models' tables the database already has: ``create_all`` leaves them as they are."""
+    return [table for table in Base.metadata.sorted_tables if inspector.has_table(table.name)]
+
+
 def add_missing_columns() -> list[str]:
     """Add the nullable (or server-defaulted) columns that newer versions gave existing tables
     (``create_all`` only creates missing tables); return them as ``table.column``."""
     inspector = inspect(db.engine)
     added = []
     with db.engine.begin() as conn:
-        for table in Base.metadata.sorted_tables:
-            if not inspector.has_table(table.name):
-                continue
+        for table in _existing(inspector):
             present = {column["name"] for column in inspector.get_columns(table.name)}
             for column in table.columns:
                 default = column.server_default
@@ -63,6 +66,44 @@ def add_missing_columns() -> list[str]:
     return added
 
 
+def rekey_tables() -> list[str]:
+    """Give existing tables the primary key order of their models (a table rebuilt in one
+    transaction on SQLite, the key replaced on PostgreSQL) and the indexes they lack
+    (``create_all`` only creates missing tables); return the tables rekeyed."""
+    inspector = inspect(db.engine)
+    rekeyed = []
+    with db.engine.begin() as conn:
+        for table in _existing(inspector):
+            wanted = [column.name for column in table.primary_key.columns]
+            key = inspector.get_pk_constraint(table.name)
+            if key["constrained_columns"] != wanted:
+                rekeyed.append(table.name)
+                if conn.dialect.name == "sqlite":
+                    names = [index["name"] for index in inspector.get_indexes(table.name)]
+                    _rebuild_sqlite(conn, table, names)
+                else:
+                    listed = ", ".join(f'"{name}"' for name in wanted)
+                    conn.execute(text(f'ALTER TABLE "{table.name}" DROP CONSTRAINT "{key["name"]}"'))
+                    conn.execute(text(f'ALTER TABLE "{table.name}" ADD PRIMARY KEY ({listed})'))
+            for index in table.indexes:
+                index.create(conn, checkfirst=True)
+    return rekeyed
+
+
+def _rebuild_sqlite(conn: Connection, table: Table, indexes: list[str | None]) -> None:
+    """Copy a SQLite table into a new one of its model's schema, in key order (SQLite cannot
+    change a primary key in place)."""
+    old = f"{table.name}_rekeyed"
+    for name in indexes:  # index names are the schema's: the new table's would clash
+        conn.execute(text(f'DROP INDEX "{name}"'))
+    conn.execute(text(f'ALTER TABLE "{table.name}" RENAME TO "{old}"'))
+    table.create(conn)
+    listed = ", ".join(f'"{column.name}"' for column in table.columns)
+    order = ", ".join(f'"{column.name}"' for column in table.primary_key.columns)
+    conn.execute(text(f'INSERT INTO "{table.name}" ({listed}) SELECT {listed} FROM "{old}" ORDER BY {order}'))
+    conn.execute(text(f'DROP TABLE "{old}"'))
+
+
 def init_db(drop: bool = False) -> int:
     """Create missing tables and columns (with ``drop``, delete every table and its data first),
     on PostgreSQL partition ``tick`` (in place if it was not) and create its months around now, and
@@ -74,6 +115,7 @@ def init_db(drop: bool = False) -> int:
         db.drop_all()
     db.create_all()
     add_missing_columns()
+    rekey_tables()
     if db.engine.dialect.name == "postgresql":  # tick by month, an older one migrated
         from .storage import partitions  # psycopg: the postgres extra's
 

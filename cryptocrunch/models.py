@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, String, Text, UniqueConstraint, false
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    ForeignKey,
+    Index,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -115,6 +125,11 @@ class Summary:
     pct_to: Mapped[int | None] = mapped_column(BigInteger)
 
 
+#: The rollup columns one market's long reads take besides its key: series (last_ts, last, min,
+#: max), candles (first, max, min, last) and sparklines (last_ts, last).
+MARKET_READ = ("first", "last_ts", "last", "min", "max")
+
+
 class Rollup(Summary, Base):
     """Summary of one market's ticks in one time bucket (5 minutes, an hour, a day or a week; the
     coarser ones once their time is over, ``storage.ticks``), kept up to date on write. A
@@ -122,11 +137,19 @@ class Rollup(Summary, Base):
     history."""
 
     __tablename__ = "rollup"
-    __table_args__ = ({"sqlite_with_rowid": False},)
+    # Keyed by time first: a ranking reads one level's buckets over a time range for every market,
+    # one run of the key instead of a seek per market, and closing a bucket writes its markets
+    # side by side. One market's reads (a series, candles, one market's statistics) go through
+    # ``ix_rollup_market``, which carries the columns its long reads take (no row lookups).
+    __table_args__ = (
+        PrimaryKeyConstraint("span", "start", "market_id"),
+        Index("ix_rollup_market", "market_id", "span", "start", *MARKET_READ),
+        {"sqlite_with_rowid": False},
+    )
 
-    market_id: Mapped[int] = mapped_column(ForeignKey("market.id"), primary_key=True)
-    span: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    start: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    market_id: Mapped[int] = mapped_column(ForeignKey("market.id"))
+    span: Mapped[int] = mapped_column(BigInteger, autoincrement=False)
+    start: Mapped[int] = mapped_column(BigInteger, autoincrement=False)
 
 
 class Snapshot(Summary, Base):

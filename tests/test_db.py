@@ -110,6 +110,63 @@ def test_init_db_builds_levels_added_since_the_database_was_written(app, runner)
         ) == (watermarks)
 
 
+def test_init_db_rekeys_rollups_of_a_database_keyed_by_market(app, runner):
+    """Rollups written under the (market, span, start) key of earlier versions get the time-first
+    key and the by-market index, every row kept, and read the same statistics."""
+    from cryptocrunch.clock import MINUTE
+    from cryptocrunch.models import Rollup
+    from cryptocrunch.sources.base import Tick
+    from cryptocrunch.storage.ticks import store_ticks, window_summaries
+
+    ticks = [
+        Tick(exchange, "BTC/USD", 1_700_000_000_000 + i * 7 * MINUTE + shift, 100.0 + (i * 7919) % 13)
+        for i in range(1_500)
+        for exchange, shift in (("kraken", 0), ("bitstamp", 61_000))
+    ]
+    window = (1_700_000_000_000 + 3 * 3_600_000 + 17 * MINUTE, 1_700_000_000_000 + 150 * 3_600_000)
+    with app.app_context():
+        store_ticks(db.session, ticks)
+        db.session.commit()
+        rows = sorted(tuple(r) for r in db.session.execute(sa.select(Rollup.__table__)))
+        ids = sorted({r[0] for r in rows})
+        before = window_summaries(db.session, ids, *window)
+        db.session.commit()  # PostgreSQL: no read lock left on the table dropped below
+        # the table as earlier versions created it: keyed by market first, no by-market index
+        old = sa.MetaData()
+        sa.Table(
+            "rollup",
+            old,
+            *(sa.Column(c.name, c.type, nullable=c.nullable) for c in Rollup.__table__.columns),
+            sa.PrimaryKeyConstraint("market_id", "span", "start"),
+            sqlite_with_rowid=False,
+        )
+        Rollup.__table__.drop(db.engine)
+        old.create_all(db.engine)
+        with db.engine.begin() as conn:
+            conn.execute(
+                old.tables["rollup"].insert(),
+                [dict(zip(Rollup.__table__.columns.keys(), r, strict=True)) for r in rows],
+            )
+        inspector = sa.inspect(db.engine)
+        assert inspector.get_pk_constraint("rollup")["constrained_columns"] == ["market_id", "span", "start"]
+        db.session.remove()
+
+    result = runner.invoke(args=["init-db"])
+    assert result.exit_code == 0, result.output
+
+    with app.app_context():
+        inspector = sa.inspect(db.engine)
+        assert inspector.get_pk_constraint("rollup")["constrained_columns"] == ["span", "start", "market_id"]
+        [index] = inspector.get_indexes("rollup")
+        assert index["name"] == "ix_rollup_market"
+        assert index["column_names"][:3] == ["market_id", "span", "start"]
+        assert sorted(tuple(r) for r in db.session.execute(sa.select(Rollup.__table__))) == rows
+        after = window_summaries(db.session, ids, *window)
+        assert after.equals(before) and (after["n"] > 100).all()
+        assert "rollup_rekeyed" not in sa.inspect(db.engine).get_table_names()  # the copy's source
+    assert runner.invoke(args=["init-db"]).exit_code == 0  # again: nothing to rekey
+
+
 def test_sqlite_needs_no_psycopg(tmp_path):
     """psycopg is the postgres extra's: on SQLite, init-db, writes, retention and the partitions job
     run in a process where importing it fails."""

@@ -62,10 +62,11 @@ def read_book_tops(session: Session, market_id: int, low: int, high: int) -> pd.
 def read_tops(session: Session, ranges: dict[int, tuple[int, int]]) -> pd.DataFrame:
     """Best bid and ask (market_id, ts, bid, ask) of each market's book tops in its [low, high),
     sorted by market and ts."""
+    top = BookTop.__table__.c
     query = (
-        select(BookTop.market_id, BookTop.ts, BookTop.bid, BookTop.ask)
-        .where(in_ranges(BookTop.market_id, BookTop.ts, ranges, 1))
-        .order_by(BookTop.market_id, BookTop.ts)
+        select(top.market_id, top.ts, top.bid, top.ask)
+        .where(in_ranges(top.market_id, top.ts, ranges, 1))
+        .order_by(top.market_id, top.ts)
     )
     data = fetch_floats(session, query, 4) if ranges else np.zeros((0, 4))
     frame = pd.DataFrame(data, columns=["market_id", "ts", "bid", "ask"])

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Table, and_, bindparam, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 
 from ..models import Base
 
@@ -176,8 +176,8 @@ def _insert_select(
 
 
 def in_ranges(
-    market: InstrumentedAttribute[int],
-    ts: InstrumentedAttribute[int],
+    market: sa.ColumnElement[int],
+    ts: sa.ColumnElement[int],
     ranges: dict[int, tuple[int, int]],
     width: int,
 ) -> sa.ColumnElement[bool]:
@@ -195,7 +195,7 @@ def in_ranges(
     )
 
 
-def _one_of(column: InstrumentedAttribute[int], ids: list[int]) -> sa.ColumnElement[bool]:
+def _one_of(column: sa.ColumnElement[int], ids: list[int]) -> sa.ColumnElement[bool]:
     if len(ids) == 1:
         return column == ids[0]
     listed = ",".join(str(int(i)) for i in ids)  # int(): only numbers reach the SQL text

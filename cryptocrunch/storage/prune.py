@@ -65,13 +65,12 @@ def prune(
         fine_cut = min(cut // HOUR * HOUR, closed_until(session)[HOUR]) if table.model is Tick else None
         session.commit()
         for market in markets:
-            count = _delete_before(session, table.ts, [table.model.market_id == market], cut, batch, on_batch)
-            total += count
-            if fine_cut is not None:
-                # the 5- and 15-minute rollups their hours hold: read only at a window's edges
-                for span in SUBHOUR:  # one span at a time: along the (market, span, start) key
-                    fine = [Rollup.market_id == market, Rollup.span == span]
-                    _delete_before(session, Rollup.start, fine, fine_cut, batch)
+            where = [table.model.market_id == market]
+            total += _delete_before(session, table.ts, where, cut, batch, on_batch)
+        if fine_cut is not None:
+            # the 5- and 15-minute rollups their hours hold: read only at a window's edges
+            for span in SUBHOUR:  # one span at a time, every market: along the (span, start) key
+                _delete_before(session, Rollup.start, [Rollup.span == span], fine_cut, batch)
         return total
     key = sa.inspect(table.model).primary_key
     while True:
