@@ -22,25 +22,29 @@ def is_postgres(db: str | None) -> bool:
     return db is not None and db.startswith(POSTGRES_SCHEMES)
 
 
-def database(db: str | None, default: Path, stack: ExitStack) -> tuple[str, str]:
+def database(db: str | None, default: Path, stack: ExitStack, keep: str | None = None) -> tuple[str, str]:
     """(SQLAlchemy URL, "SQLite" or "PostgreSQL") for ``--db``: a SQLite file (``default`` when
-    ``db`` is None), or a fresh schema in the PostgreSQL database ``db`` names, dropped on exit."""
+    ``db`` is None), or a fresh schema in the PostgreSQL database ``db`` names, dropped on exit
+    (``keep``: the schema of that name, created if missing and kept, to be reused)."""
     if not is_postgres(db):
         path = Path(db) if db else default
         return f"sqlite:///{path.resolve()}", "SQLite"
     assert db is not None
     url = db.replace("postgresql://", "postgresql+psycopg://", 1)
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    if keep is not None and not keep.isidentifier():
+        raise SystemExit(f"--keep-schema must be a plain identifier, got {keep!r}")
+    schema = keep or f"bench_{uuid.uuid4().hex[:8]}"
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
 
     def drop() -> None:
         with engine.begin() as conn:
             conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        engine.dispose()
 
-    stack.callback(drop)
+    if keep is None:
+        stack.callback(drop)
+    stack.callback(engine.dispose)
     return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}", "PostgreSQL"
 
 

@@ -2,10 +2,11 @@
 through cryptocrunch's rollups, against baselines that scan the same rows.
 
     .venv/bin/python bench/stats.py [--markets 200] [--ticks 50000] [--big 1000000] [--repeat 7]
-        [--db PATH | --db postgresql+psycopg://...] [--smoke]
+        [--db PATH | --db postgresql+psycopg://... [--keep-schema NAME]] [--smoke]
 
 Builds (or reuses, with --db PATH) a SQLite database, or with --db postgresql+psycopg://... a
-fresh schema in that PostgreSQL database (dropped afterwards), of --markets markets x --ticks ticks one minute
+fresh schema in that PostgreSQL database (dropped afterwards; --keep-schema NAME: that schema, kept and
+reused like a file), of --markets markets x --ticks ticks one minute
 apart plus one market of --big ticks ending at the same time, written through storage.store_ticks
 (the collector's path, rollups included). Then, in one run, times the project's answers (median
 of --repeat) and the baselines: a naive SQL window-function query, pandas read_sql + compute (each
@@ -38,12 +39,13 @@ from cryptocrunch.clock import HOUR, WINDOWS
 from cryptocrunch.db import db, init_db
 from cryptocrunch.insights import markets as insights
 from cryptocrunch.insights.params import Window, resolve_window
+from cryptocrunch.models import Tick as TickRow
 from cryptocrunch.sources.base import Tick
 from cryptocrunch.storage import snapshots
 from cryptocrunch.storage.ticks import store_ticks
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import database, is_postgres, verdict
+from common import database, verdict
 
 START = 1_700_000_000_000 // 3_600_000 * 3_600_000
 MINUTE = 60_000
@@ -59,30 +61,36 @@ FROM r GROUP BY market_id ORDER BY vol DESC
 
 
 def build(app, markets: int, ticks: int, big: int) -> float:
-    """Write the data set through store_ticks in time-ordered batches; return ticks/s."""
+    """Write the data set through store_ticks in time-ordered batches, as a collector would (the
+    big market's history first, then every market minute by minute); return ticks/s."""
     rng = np.random.default_rng(5)
     chunk = 1000
     names = [(f"ex{m % 5}", f"C{m}/USD") for m in range(markets)]
     walks = [100 * np.exp(np.cumsum(rng.normal(0, 0.001, ticks))) for _ in range(markets)]
+    big_walk = 60_000 * np.exp(np.cumsum(rng.normal(0, 0.0005, big)))
+    before = big - ticks  # the big market's ticks before START: it ends with the others
     started = time.perf_counter()
     with app.app_context():
-        for lo in range(0, ticks, chunk):
-            batch = [
-                Tick(e, p, START + i * MINUTE, float(walk[i]))
-                for (e, p), walk in zip(names, walks, strict=True)
-                for i in range(lo, min(lo + chunk, ticks))
-            ]
-            store_ticks(db.session, batch)
-            db.session.commit()
-        walk = 60_000 * np.exp(np.cumsum(rng.normal(0, 0.0005, big)))
-        for lo in range(0, big, 100_000):
+        for lo in range(0, before, 100_000):
             store_ticks(
                 db.session,
                 [
-                    Tick("big", "BTC/USD", START + i * MINUTE, float(walk[i]))
-                    for i in range(lo, min(lo + 100_000, big))
+                    Tick("big", "BTC/USD", START + (i - before) * MINUTE, float(big_walk[i]))
+                    for i in range(lo, min(lo + 100_000, before))
                 ],
             )
+            db.session.commit()
+        for lo in range(0, ticks, chunk):
+            minutes = range(lo, min(lo + chunk, ticks))
+            batch = [
+                Tick(e, p, START + i * MINUTE, float(walk[i]))
+                for (e, p), walk in zip(names, walks, strict=True)
+                for i in minutes
+            ]
+            batch += [
+                Tick("big", "BTC/USD", START + i * MINUTE, float(big_walk[before + i])) for i in minutes
+            ]
+            store_ticks(db.session, batch)
             db.session.commit()
     return (markets * ticks + big) / (time.perf_counter() - started)
 
@@ -108,10 +116,15 @@ def main() -> None:
     parser.add_argument("--big", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--db", help="reuse (or create) this SQLite file, or a PostgreSQL URL")
+    parser.add_argument(
+        "--keep-schema", metavar="NAME", help="PostgreSQL: build in (or reuse) this schema and keep it"
+    )
     parser.add_argument("--smoke", action="store_true", help="a small data set, bars not held")
     args = parser.parse_args()
     if args.smoke:
         args.markets, args.ticks, args.big, args.repeat = 20, 600, 5000, 2
+    if args.big < args.ticks:
+        parser.error(f"--big ({args.big}) must be at least --ticks ({args.ticks}): it ends with the others")
     with ExitStack() as stack:
         failed = run(args, stack)
     sys.exit(1 if failed else 0)
@@ -119,11 +132,12 @@ def main() -> None:
 
 def run(args: argparse.Namespace, stack: ExitStack) -> bool:
     folder = Path(tempfile.mkdtemp(prefix="cc-bench-"))
-    url, kind = database(args.db, folder / "stats.sqlite", stack)
+    url, kind = database(args.db, folder / "stats.sqlite", stack, args.keep_schema)
     app = create_app({"INSTANCE_PATH": str(folder), "SQLALCHEMY_DATABASE_URI": url})
-    fresh = is_postgres(args.db) or not Path(url.removeprefix("sqlite:///")).exists()
     with app.app_context():
         init_db()
+        fresh = db.session.scalar(sa.select(sa.func.count()).select_from(TickRow)) == 0
+        db.session.rollback()
     if fresh:
         rate = build(app, args.markets, args.ticks, args.big)
         total = f"{args.markets} x {args.ticks:,} + {args.big:,}"

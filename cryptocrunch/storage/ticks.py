@@ -249,14 +249,15 @@ def read_rollups(
     if stored:
         # no ORDER BY: the database reads along whichever key fits (time first for many markets,
         # ``ix_rollup_market`` for a few) and the rows are sorted here, by market and start
-        keys = ["market_id", "start"]
-        selected = [*columns, *(k for k in keys if k not in columns)]
+        # a bucket's first tick orders the buckets as their starts do: no extra column for it
+        when = "first_ts" if "first_ts" in columns and "start" not in columns else "start"
+        selected = [*columns, *(k for k in ("market_id", when) if k not in columns)]
         table = _ROLLUP if len(stored) > FEW_MARKETS else _BY_MARKET.c
         query = select(*(table[c] for c in selected)).where(
             table.span == span, in_ranges(table.market_id, table.start, stored, span)
         )
         data = fetch_floats(session, query, len(selected))
-        order = np.lexsort((data[:, selected.index("start")], data[:, selected.index("market_id")]))
+        order = np.lexsort((data[:, selected.index(when)], data[:, selected.index("market_id")]))
         data = data[order, : len(columns)]
     frame = pd.DataFrame(data, columns=list(columns))
     if limit is None:
