@@ -131,8 +131,8 @@ MARKET_READ = ("first", "last_ts", "last", "min", "max")
 
 
 class Rollup(Summary, Base):
-    """Summary of one market's ticks in one time bucket (5 minutes, an hour, a day or a week; the
-    coarser ones once their time is over, ``storage.ticks``), kept up to date on write. A
+    """Summary of one market's ticks in one time bucket (5 or 15 minutes, an hour, 6 hours, a day
+    or a week; each built once its time is over, ``storage.ticks``), kept up to date on write. A
     window's statistics combine these with the raw ticks at its edges instead of rescanning
     history."""
 

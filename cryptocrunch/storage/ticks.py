@@ -248,8 +248,8 @@ def read_rollups(
     data = np.zeros((0, len(columns)))
     if stored:
         # no ORDER BY: the database reads along whichever key fits (time first for many markets,
-        # ``ix_rollup_market`` for a few) and the rows are sorted here, by market and start
-        # a bucket's first tick orders the buckets as their starts do: no extra column for it
+        # ``ix_rollup_market`` for a few) and the rows are sorted here, by market and start (or
+        # by first tick, which orders a market's buckets as their starts do: no extra column)
         when = "first_ts" if "first_ts" in columns and "start" not in columns else "start"
         selected = [*columns, *(k for k in ("market_id", when) if k not in columns)]
         table = _ROLLUP if len(stored) > FEW_MARKETS else _BY_MARKET.c
@@ -436,7 +436,7 @@ def window_summaries(
     first_ts = segments[:, wanted.index("first_ts")]
     segments = segments[np.lexsort((first_ts, segments[:, 0]))]  # by market, then time
     combined = stats.combine(pd.DataFrame(segments, columns=wanted), ["market_id"])
-    combined["market_id"] = combined["market_id"].astype("int64")  # a frame's astype: 10x slower
+    combined["market_id"] = combined["market_id"].astype("int64")  # one column, not a frame-wide astype
     return combined
 
 
