@@ -54,7 +54,7 @@ FEW_MARKETS = 32
 TICK_COLUMNS = ("market_id", "ts", "last", "bid", "ask", "base_volume", "quote_volume")
 
 # The tables' Core columns for the hot reads: a Core select compiles in half the time of one
-# over the ORM attributes, and a one-market read is mostly compiling (``bulk.fetch_rows``).
+# over the ORM attributes (0.29 against 0.54 ms), and a one-market read is a handful of them.
 _TICK = Tick.__table__.c
 _ROLLUP = Rollup.__table__.c
 
